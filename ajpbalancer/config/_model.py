@@ -1,0 +1,241 @@
+"""The configuration as frozen, typed values: what the parser produces and the rest reads.
+
+Nothing here does I/O. Every object carries the :class:`Location` of the line it came from,
+so that problems found later (an endpoint that cannot listen) still name file and line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a value was written: file name as given on the command line, 1-based line."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+class Scheme(Enum):
+    """Schemes a rule target or a balancer member may use."""
+
+    HTTP = "http"
+    HTTPS = "https"
+    AJP = "ajp"
+    BALANCER = "balancer"
+
+    @property
+    def default_port(self) -> int | None:
+        return {"http": 80, "https": 443, "ajp": 8009, "balancer": None}[self.value]
+
+
+@dataclass(frozen=True, slots=True)
+class URL:
+    """A parsed member or target URL.
+
+    For ``balancer://NAME/path`` the balancer name is in ``host`` and ``port`` is None.
+    ``path`` always starts with ``/`` or is empty; it may contain ``$1``..``$9`` in a
+    ``ProxyPassMatch`` target.
+    """
+
+    scheme: Scheme
+    host: str
+    port: int | None
+    path: str
+
+    @property
+    def effective_port(self) -> int | None:
+        return self.port if self.port is not None else self.scheme.default_port
+
+    @property
+    def origin(self) -> str:
+        """``scheme://host[:port]`` as written (port kept only when given)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        port = "" if self.port is None else f":{self.port}"
+        return f"{self.scheme.value}://{host}{port}"
+
+    def __str__(self) -> str:
+        return self.origin + self.path
+
+
+# Status flags a member may carry (Apache's letters).
+STATUS_FLAGS: dict[str, str] = {
+    "H": "hot standby",
+    "D": "disabled",
+    "S": "stopped",
+    "N": "drain",
+    "E": "error",
+    "I": "ignore errors",
+}
+
+HC_METHODS = ("GET", "HEAD", "OPTIONS", "CPING", "TCP")
+LBMETHODS = ("byrequests", "bytraffic", "bybusyness")
+
+
+@dataclass(frozen=True, slots=True)
+class MemberParams:
+    """Parameters of a ``BalancerMember`` line (or of a direct ``ProxyPass`` target).
+
+    Times are seconds as floats. ``None`` means "not set": the effective value comes from
+    elsewhere (``timeout`` from the balancer or ``ProxyTimeout``, ``connectiontimeout``
+    from ``timeout``, ``max`` unlimited, ``ttl`` no idle limit).
+    """
+
+    route: str | None = None
+    redirect: str | None = None
+    loadfactor: float = 1.0
+    lbset: int = 0
+    status: frozenset[str] = frozenset()
+    retry: float = 60.0
+    timeout: float | None = None
+    connectiontimeout: float | None = None
+    ttl: float | None = None
+    max: int | None = None
+    keepalive: bool = False
+    disablereuse: bool = False
+    ping: float = 0.0
+    secret: str | None = field(default=None, repr=False)
+    packetsize: int = 8192
+    verify: bool = True
+    hcmethod: str | None = None
+    hcuri: str = ""
+    hcinterval: float = 30.0
+    hcpasses: int = 1
+    hcfails: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One ``BalancerMember``: an ``http://``, ``https://`` or ``ajp://`` URL plus parameters."""
+
+    url: URL
+    params: MemberParams
+    where: Location
+
+    @property
+    def name(self) -> str:
+        """The member's identity: its URL as Apache's balancer-manager shows it."""
+        return str(self.url)
+
+
+@dataclass(frozen=True, slots=True)
+class BalancerParams:
+    """Parameters set with ``ProxySet`` in a ``[balancer://NAME]`` section."""
+
+    lbmethod: str = "byrequests"
+    stickysession: tuple[str, ...] = ()
+    stickysessionsep: str | None = "."
+    scolonpathdelim: bool = False
+    nofailover: bool = False
+    maxattempts: int | None = None
+    failonstatus: frozenset[int] = frozenset()
+    failontimeout: bool = False
+    forcerecovery: bool = True
+    timeout: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Balancer:
+    """A ``[balancer://NAME]`` section."""
+
+    name: str
+    members: tuple[Member, ...]
+    params: BalancerParams
+    where: Location
+
+
+class RuleKind(Enum):
+    PREFIX = "ProxyPass"
+    REGEX = "ProxyPassMatch"
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyRule:
+    """One line of ``ProxyPass`` or ``ProxyPassMatch``.
+
+    ``target`` is None for an exclusion (``!``). ``pattern`` is the path prefix
+    (``PREFIX``) or the regular expression source (``REGEX``, compiled in ``regex``).
+    ``params`` carries member parameters written on the line for a direct (non-balancer)
+    target, as Apache allows.
+    """
+
+    kind: RuleKind
+    pattern: str
+    target: URL | None
+    where: Location
+    regex: re.Pattern[str] | None = None
+    params: MemberParams = MemberParams()
+
+
+@dataclass(frozen=True, slots=True)
+class ReverseRule:
+    """One ``ProxyPassReverse`` line: public ``path`` and internal ``url``."""
+
+    path: str
+    url: URL
+    where: Location
+
+
+@dataclass(frozen=True, slots=True)
+class CookieRule:
+    """One ``ProxyPassReverseCookieDomain`` or ``…CookiePath`` line."""
+
+    internal: str
+    public: str
+    where: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    """One Twisted server endpoint description from ``listen``."""
+
+    description: str
+    where: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Frontend:
+    """A ``[frontend:NAME]`` (or ``[frontend]``, name ``""``) section."""
+
+    name: str
+    listen: tuple[Listen, ...]
+    rules: tuple[ProxyRule, ...]
+    where: Location
+    reverse: tuple[ReverseRule, ...] = ()
+    cookie_domain: tuple[CookieRule, ...] = ()
+    cookie_path: tuple[CookieRule, ...] = ()
+    preserve_host: bool = False
+    add_headers: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The ``[ajpbalancer]`` section: process-wide settings."""
+
+    workers: int = 1
+    admin: Listen | None = None
+    admin_users: str | None = None
+    access_log: str = "-"
+    proxy_timeout: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A whole, valid configuration file."""
+
+    path: str
+    settings: Settings
+    frontends: tuple[Frontend, ...]
+    balancers: tuple[Balancer, ...]
+
+    def balancer(self, name: str) -> Balancer:
+        for b in self.balancers:
+            if b.name == name:
+                return b
+        raise KeyError(name)
