@@ -1,0 +1,183 @@
+"""Parse and serialise HTTP/1.1 message heads (request and response), strictly.
+
+A head is everything up to and including the empty line. Parsing is strict in the way a
+security boundary must be (RFC 9110/9112): no bare CR or LF, no obs-fold, header names
+are tokens with no whitespace before the colon, values carry no control characters,
+request-targets carry no space or control characters. Whatever is doubtful is an error,
+never a guess. Header names and values stay ``bytes``; repeated fields stay separate.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ajpbalancer.h1._errors import HTTPProtocolError
+
+Headers = list[tuple[bytes, bytes]]
+
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FIELD_VALUE_BAD = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_TARGET = re.compile(rb"[\x21-\x7e]+")
+_VERSION = re.compile(rb"HTTP/[0-9]\.[0-9]")
+_STATUS = re.compile(rb"[0-9]{3}")
+_OWS = b" \t"
+
+
+@dataclass(frozen=True, slots=True)
+class HeadLimits:
+    """Size limits on a message head; Apache's defaults (LimitRequestLine and friends)."""
+
+    max_line: int = 8190
+    max_field: int = 8190
+    max_fields: int = 100
+
+    @property
+    def max_head(self) -> int:
+        """Largest possible head in bytes: the line, the fields and their CRLFs."""
+        return self.max_line + 2 + self.max_fields * (self.max_field + 2) + 2
+
+
+DEFAULT_LIMITS = HeadLimits()
+
+
+@dataclass(slots=True)
+class RequestHead:
+    """A parsed request line and header fields (names as sent, values without OWS)."""
+
+    method: bytes
+    target: bytes
+    version: bytes
+    headers: Headers
+
+    def get(self, lname: bytes) -> bytes | None:
+        """The first value of the field named ``lname`` (lower-case), or None."""
+        return header_get(self.headers, lname)
+
+
+@dataclass(slots=True)
+class ResponseHead:
+    """A parsed status line and header fields."""
+
+    version: bytes
+    status: int
+    reason: bytes
+    headers: Headers
+
+    def get(self, lname: bytes) -> bytes | None:
+        return header_get(self.headers, lname)
+
+
+def header_get(headers: Headers, lname: bytes) -> bytes | None:
+    for name, value in headers:
+        if name.lower() == lname:
+            return value
+    return None
+
+
+def header_values(headers: Headers, lname: bytes) -> list[bytes]:
+    """Every value of the fields named ``lname``, split on commas, stripped, non-empty."""
+    out: list[bytes] = []
+    for name, value in headers:
+        if name.lower() == lname:
+            out.extend(v.strip(_OWS) for v in value.split(b",") if v.strip(_OWS))
+    return out
+
+
+def find_head_end(buf: bytes | bytearray, limit: int, status: int) -> int:
+    """Index just past the head's empty line in ``buf``, or -1 if more data is needed.
+
+    Raises when no head ends within ``limit`` bytes (``status`` is the answer to give).
+    """
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        if len(buf) > limit:
+            raise HTTPProtocolError("message head too large", status)
+        return -1
+    if end + 4 > limit:
+        raise HTTPProtocolError("message head too large", status)
+    return end + 4
+
+
+def _parse_fields(lines: list[bytes], limits: HeadLimits, remote_status: int) -> Headers:
+    if len(lines) > limits.max_fields:
+        raise HTTPProtocolError("too many header fields", 431 if remote_status < 500 else 502)
+    headers: Headers = []
+    for line in lines:
+        if len(line) > limits.max_field:
+            raise HTTPProtocolError("header field too long", 431 if remote_status < 500 else 502)
+        if not line or line[0] in _OWS:
+            raise HTTPProtocolError("obsolete line folding is not allowed", remote_status)
+        name, colon, value = line.partition(b":")
+        if not colon or _TOKEN.fullmatch(name) is None:
+            raise HTTPProtocolError("invalid header field name", remote_status)
+        value = value.strip(_OWS)
+        if _FIELD_VALUE_BAD.search(value) is not None:
+            raise HTTPProtocolError("invalid header field value", remote_status)
+        headers.append((name, value))
+    return headers
+
+
+def _split_lines(head: bytes, remote_status: int) -> list[bytes]:
+    body = head[:-4] if head.endswith(b"\r\n\r\n") else head
+    lines = body.split(b"\r\n")
+    for line in lines:
+        if b"\r" in line or b"\n" in line:
+            raise HTTPProtocolError("bare CR or LF in message head", remote_status)
+    return lines
+
+
+def parse_request_head(head: bytes, limits: HeadLimits = DEFAULT_LIMITS) -> RequestHead:
+    """Parse a request head (as found by :func:`find_head_end`)."""
+    lines = _split_lines(head, 400)
+    line = lines[0]
+    if len(line) > limits.max_line:
+        raise HTTPProtocolError("request line too long", 414)
+    parts = line.split(b" ")
+    if len(parts) != 3:
+        raise HTTPProtocolError("malformed request line", 400)
+    method, target, version = parts
+    if _TOKEN.fullmatch(method) is None:
+        raise HTTPProtocolError("invalid method", 400)
+    if _TARGET.fullmatch(target) is None:
+        raise HTTPProtocolError("invalid request target", 400)
+    if _VERSION.fullmatch(version) is None:
+        raise HTTPProtocolError("invalid HTTP version", 400)
+    if version not in (b"HTTP/1.1", b"HTTP/1.0"):
+        raise HTTPProtocolError("HTTP version not supported", 505)
+    return RequestHead(method, target, version, _parse_fields(lines[1:], limits, 400))
+
+
+def parse_response_head(head: bytes, limits: HeadLimits = DEFAULT_LIMITS) -> ResponseHead:
+    """Parse a member's response head; every problem is the member's (502)."""
+    lines = _split_lines(head, 502)
+    line = lines[0]
+    if len(line) > limits.max_line:
+        raise HTTPProtocolError("status line too long", 502)
+    version, _, rest = line.partition(b" ")
+    code, _, reason = rest.partition(b" ")
+    if _VERSION.fullmatch(version) is None or not version.startswith(b"HTTP/1."):
+        raise HTTPProtocolError("invalid status line from member", 502)
+    if _STATUS.fullmatch(code) is None or int(code) < 100:
+        raise HTTPProtocolError("invalid status code from member", 502)
+    if _FIELD_VALUE_BAD.search(reason) is not None:
+        raise HTTPProtocolError("invalid reason phrase from member", 502)
+    return ResponseHead(version, int(code), reason, _parse_fields(lines[1:], limits, 502))
+
+
+def serialize_request_head(method: bytes, target: bytes, headers: Headers) -> bytes:
+    parts = [method, b" ", target, b" HTTP/1.1\r\n"]
+    for name, value in headers:
+        parts += (name, b": ", value, b"\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+def serialize_response_head(
+    version: bytes, status: int, reason: bytes, headers: Headers
+) -> bytes:
+    parts = [version, b" %d " % status, reason, b"\r\n"]
+    for name, value in headers:
+        parts += (name, b": ", value, b"\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)
