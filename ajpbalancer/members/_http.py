@@ -1,0 +1,298 @@
+"""A lean HTTP/1.1 client protocol for one keep-alive connection to a member.
+
+One request at a time. The request head is written at once, the body streamed as the
+client sends it (chunked when the client's was), the response parsed with the strict
+codec and streamed to a :class:`ResponseSink`. Flow control runs both ways: the member
+transport pauses the client's body when it cannot keep up, and the exchange pauses this
+connection when the client reads slowly. The connection goes back to its pool only when
+the response ended cleanly, the whole request was sent, and nothing extra arrived;
+any error discards it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
+from twisted.internet.protocol import Protocol
+from twisted.python.failure import Failure as TwistedFailure
+from zope.interface import implementer
+
+from ajpbalancer.h1 import (
+    DEFAULT_LIMITS,
+    BodyReader,
+    CloseDelimitedReader,
+    HTTPProtocolError,
+    find_head_end,
+    header_values,
+    parse_response_head,
+    response_body_reader,
+)
+from ajpbalancer.members._errors import Failure, MemberError
+
+if TYPE_CHECKING:
+    from ajpbalancer.members._sink import ResponseSink
+
+BODY_NONE, BODY_LENGTH, BODY_CHUNKED = 0, 1, 2
+
+
+@implementer(IPushProducer)
+class _RequestBodyProducer:
+    """Registered with the member transport: its backpressure pauses the client's body."""
+
+    def __init__(self, conn: HTTPMemberConnection) -> None:
+        self._conn = conn
+
+    def pauseProducing(self) -> None:
+        sink = self._conn.sink
+        if sink is not None:
+            sink.pause_request_body()
+
+    def resumeProducing(self) -> None:
+        sink = self._conn.sink
+        if sink is not None:
+            sink.resume_request_body()
+
+    def stopProducing(self) -> None:
+        return None
+
+
+class HTTPMemberConnection(Protocol):
+    """A pooled connection to an HTTP member (see the module docstring)."""
+
+    def __init__(
+        self,
+        reactor: IReactorTime,
+        timeout: float,
+        release: Callable[[HTTPMemberConnection, bool], None],
+        lost: Callable[[HTTPMemberConnection], None],
+    ) -> None:
+        self._reactor = reactor
+        self._timeout = timeout
+        self._release = release
+        self._lost = lost
+        self.sink: ResponseSink | None = None
+        self.connected_at = 0.0
+        self.idle_since = 0.0
+        self.requests = 0
+        self.closed = False
+        self._method = b""
+        self._buf = b""
+        self._reader: BodyReader | None = None
+        self._head_seen = False
+        self._keep_alive = False
+        self._body_mode = BODY_NONE
+        self._request_done = True
+        self._body_sent = False
+        self._paused = False
+        self._last_activity = 0.0
+        self._timer: IDelayedCall | None = None
+        self._producer_registered = False
+
+    # -- Twisted callbacks -------------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        self.connected_at = self.idle_since = self._reactor.seconds()
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.sink is None:
+            # Bytes from a member with no request outstanding: it is out of step.
+            self._discard()
+            return
+        self._last_activity = self._reactor.seconds()
+        try:
+            if self._reader is None and not self._head_seen:
+                self._buf += data
+                if not self._parse_head():
+                    return
+                data, self._buf = self._buf, b""
+                if self._reader is None:
+                    self._response_complete(data)
+                    return
+            assert self._reader is not None
+            pieces, rest = self._reader.feed(data)
+        except HTTPProtocolError as e:
+            self._fail(MemberError(Failure.PROTOCOL, e.message, request_sent=True,
+                                   response_started=self._head_seen))
+            return
+        sink = self.sink
+        for piece in pieces:
+            sink.member_body(piece)
+            if self.sink is None:  # the exchange aborted while handling the piece
+                return
+        if rest is not None:
+            self._response_complete(rest)
+
+    def connectionLost(self, reason: TwistedFailure | None = None) -> None:
+        self.closed = True
+        self._cancel_timer()
+        sink = self.sink
+        if sink is not None:
+            if self._head_seen and isinstance(self._reader, CloseDelimitedReader):
+                self.sink = None
+                self._reader = None
+                self._lost(self)
+                sink.member_done()
+                return
+            message = "member closed the connection"
+            if reason is not None and reason.value is not None and str(reason.value):
+                message += f" ({reason.getErrorMessage()})"
+            self._fail(MemberError(Failure.BROKEN, message, request_sent=True,
+                                   response_started=self._head_seen))
+        self._lost(self)
+
+    # -- used by the exchange -----------------------------------------------------------
+
+    def send_request(
+        self, sink: ResponseSink, method: bytes, head: bytes, body_mode: int
+    ) -> None:
+        """Write a request head; then ``write_body``/``end_body`` unless ``BODY_NONE``."""
+        assert self.transport is not None
+        self.sink = sink
+        self.requests += 1
+        self._method = method
+        self._head_seen = False
+        self._reader = None
+        self._buf = b""
+        self._body_mode = body_mode
+        self._body_sent = False
+        self._request_done = body_mode == BODY_NONE
+        self._last_activity = self._reactor.seconds()
+        if not self._request_done:
+            self.transport.registerProducer(_RequestBodyProducer(self), True)
+            self._producer_registered = True
+        self.transport.write(head)
+        self._arm_timer()
+
+    def write_body(self, data: bytes) -> None:
+        assert self.transport is not None
+        if not data or self.closed:
+            return
+        self._body_sent = True
+        self._last_activity = self._reactor.seconds()
+        if self._body_mode == BODY_CHUNKED:
+            self.transport.writeSequence([b"%x\r\n" % len(data), data, b"\r\n"])
+        else:
+            self.transport.write(data)
+
+    def end_body(self) -> None:
+        assert self.transport is not None
+        if self._body_mode == BODY_CHUNKED and not self.closed:
+            self.transport.write(b"0\r\n\r\n")
+        self._unregister_producer()
+        self._request_done = True
+
+    @property
+    def body_sent(self) -> bool:
+        """Whether any request body bytes went out (a request that did is never resent)."""
+        return self._body_sent
+
+    def pause_response(self) -> None:
+        """The client reads slowly: stop reading from the member."""
+        if not self._paused and self.transport is not None:
+            self._paused = True
+            self.transport.pauseProducing()
+
+    def resume_response(self) -> None:
+        if self._paused and self.transport is not None:
+            self._paused = False
+            self._last_activity = self._reactor.seconds()
+            self.transport.resumeProducing()
+
+    def abort(self) -> None:
+        """The client went away: drop the member connection and say nothing more."""
+        self.sink = None
+        self._cancel_timer()
+        self._unregister_producer()
+        if self.transport is not None and not self.closed:
+            self.transport.abortConnection()
+
+    def close(self) -> None:
+        """Close an idle connection (pool shutdown, ttl expiry)."""
+        if self.transport is not None and not self.closed:
+            self.transport.loseConnection()
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _parse_head(self) -> bool:
+        """Consume response heads from the buffer; True once a final (non-1xx) one is in."""
+        while True:
+            end = find_head_end(self._buf, DEFAULT_LIMITS.max_head, 502)
+            if end < 0:
+                return False
+            head = parse_response_head(self._buf[:end])
+            self._buf = self._buf[end:]
+            if head.status < 200:
+                if head.status == 101:
+                    raise HTTPProtocolError("member switched protocols unasked", 502)
+                continue  # interim responses (100, 102, 103) are not forwarded
+            break
+        reader, length = response_body_reader(head, self._method)
+        connection = [t.lower() for t in header_values(head.headers, b"connection")]
+        self._keep_alive = head.version == b"HTTP/1.1" and b"close" not in connection
+        self._reader = reader
+        self._head_seen = True
+        assert self.sink is not None
+        self.sink.member_response(head.status, head.reason, head.headers, length)
+        return self.sink is not None
+
+    def _response_complete(self, rest: bytes) -> None:
+        sink = self.sink
+        assert sink is not None
+        self.sink = None
+        self._reader = None
+        self._cancel_timer()
+        if self._paused:
+            self.resume_response()
+        reusable = (
+            self._keep_alive
+            and self._request_done
+            and not rest
+            and not self.closed
+        )
+        if not self._request_done:
+            self._unregister_producer()
+        self.idle_since = self._reactor.seconds()
+        self._release(self, reusable)
+        sink.member_done()
+
+    def _fail(self, error: MemberError) -> None:
+        sink = self.sink
+        self.sink = None
+        self._cancel_timer()
+        self._discard()
+        if sink is not None:
+            sink.member_failed(error)
+
+    def _discard(self) -> None:
+        self._unregister_producer()
+        if self.transport is not None and not self.closed:
+            self.transport.abortConnection()
+
+    def _unregister_producer(self) -> None:
+        if self._producer_registered and self.transport is not None:
+            self._producer_registered = False
+            self.transport.unregisterProducer()
+
+    def _arm_timer(self) -> None:
+        if self._timer is None or not self._timer.active():
+            self._timer = self._reactor.callLater(self._timeout, self._check_timeout)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    def _check_timeout(self) -> None:
+        self._timer = None
+        if self.sink is None:
+            return
+        now = self._reactor.seconds()
+        idle = now - self._last_activity
+        if self._paused or idle < self._timeout:
+            wait = self._timeout if self._paused else self._timeout - idle
+            self._timer = self._reactor.callLater(wait, self._check_timeout)
+            return
+        self._fail(MemberError(Failure.TIMEOUT, f"member did not answer within {self._timeout:g}s",
+                               request_sent=True, response_started=self._head_seen))
