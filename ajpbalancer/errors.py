@@ -8,8 +8,12 @@ HTTP status a client gets because of it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ajpbalancer.config._model import Location
+if TYPE_CHECKING:
+    # Only for the annotation: importing ajpbalancer.config at run time would be circular,
+    # since ajpbalancer.config re-exports Problem and ConfigError from here.
+    from ajpbalancer.config._model import Location
 
 
 class AJPBalancerError(Exception):

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ajpbalancer.config import ProxyRule, RuleKind, URL
+from ajpbalancer.config import URL, ProxyRule, RuleKind
 from ajpbalancer.errors import AJPBalancerError
 
 _DOT = re.compile(r"%2[eE]")
@@ -75,7 +75,7 @@ def _prefix_match(prefix: str, path: str) -> str | None:
     """The rest of ``path`` after ``prefix``, matching whole path segments only."""
     if not path.startswith(prefix):
         return None
-    rest = path[len(prefix):]
+    rest = path[len(prefix) :]
     if rest and not prefix.endswith("/") and not rest.startswith("/"):
         return None
     return rest

@@ -46,5 +46,5 @@ LBMETHODS: dict[str, LBMethod] = {
 
 
 def lbfactor(loadfactor: float) -> int:
-    """Apache keeps loadfactor 1–100 as an integer 100–10000."""
+    """Apache keeps loadfactor 1-100 as an integer 100-10000."""
     return int(loadfactor * 100)

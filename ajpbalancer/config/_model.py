@@ -41,7 +41,9 @@ class URL:
 
     For ``balancer://NAME/path`` the balancer name is in ``host`` and ``port`` is None.
     ``path`` always starts with ``/`` or is empty; it may contain ``$1``..``$9`` in a
-    ``ProxyPassMatch`` target.
+    ``ProxyPassMatch`` target. There, and only there, it may also begin with a
+    back-reference written right after the authority (``balancer://mycluster$1``): the
+    expansion is a path, never part of scheme, host or port, which are fixed here.
     """
 
     scheme: Scheme

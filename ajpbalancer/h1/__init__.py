@@ -13,8 +13,8 @@ from ajpbalancer.h1._body import (
 from ajpbalancer.h1._errors import HTTPProtocolError
 from ajpbalancer.h1._head import (
     DEFAULT_LIMITS,
-    HeadLimits,
     Headers,
+    HeadLimits,
     RequestHead,
     ResponseHead,
     find_head_end,

@@ -18,7 +18,8 @@ _DIGITS = re.compile(rb"[0-9]{1,18}")
 _CHUNK_LINE = re.compile(
     rb"([0-9A-Fa-f]{1,16})"
     rb"((?:[ \t]*;[ \t]*[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-    rb"(?:[ \t]*=[ \t]*(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|\"(?:[^\"\\\x00-\x08\x0a-\x1f\x7f]|\\.)*\"))?)*)"
+    rb"(?:[ \t]*=[ \t]*(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+    rb"|\"(?:[^\"\\\x00-\x08\x0a-\x1f\x7f]|\\.)*\"))?)*)"
 )
 MAX_CHUNK_LINE = 4096
 MAX_TRAILER = 8192
@@ -37,7 +38,7 @@ class BodyReader(Protocol):
 
 
 class ContentLengthReader:
-    __slots__ = ("remaining", "_status")
+    __slots__ = ("_status", "remaining")
 
     def __init__(self, length: int, status: int) -> None:
         self.remaining = length
@@ -74,7 +75,7 @@ _SIZE, _DATA, _DATA_CRLF, _TRAILER, _DONE = range(5)
 class ChunkedReader:
     """Decodes ``Transfer-Encoding: chunked``; chunk extensions and trailers are dropped."""
 
-    __slots__ = ("_state", "_remaining", "_line", "_trailer_bytes", "_status")
+    __slots__ = ("_line", "_remaining", "_state", "_status", "_trailer_bytes")
 
     def __init__(self, status: int) -> None:
         self._state = _SIZE
@@ -93,7 +94,7 @@ class ChunkedReader:
             if len(self._line) > limit:
                 raise self._error("chunked framing line too long")
             return None, len(data)
-        line = self._line + data[pos:end + 1]
+        line = self._line + data[pos : end + 1]
         self._line = b""
         if len(line) > limit + 2:
             raise self._error("chunked framing line too long")
@@ -109,7 +110,7 @@ class ChunkedReader:
             state = self._state
             if state == _DATA:
                 take = min(self._remaining, n - pos)
-                pieces.append(data[pos:pos + take])
+                pieces.append(data[pos : pos + take])
                 pos += take
                 self._remaining -= take
                 if not self._remaining:
@@ -179,7 +180,9 @@ def _is_chunked(headers: list[tuple[bytes, bytes]], status: int) -> bool | None:
     if codings and codings[-1] == b"chunked":
         # A coding under chunked (gzip, chunked) is valid HTTP but not something we
         # forward to members that cannot be asked whether they accept it.
-        raise HTTPProtocolError("transfer codings other than chunked", 501 if status < 500 else status)
+        raise HTTPProtocolError(
+            "transfer codings other than chunked", 501 if status < 500 else status
+        )
     raise HTTPProtocolError("Transfer-Encoding must end with chunked", status)
 
 

@@ -173,9 +173,7 @@ def serialize_request_head(method: bytes, target: bytes, headers: Headers) -> by
     return b"".join(parts)
 
 
-def serialize_response_head(
-    version: bytes, status: int, reason: bytes, headers: Headers
-) -> bytes:
+def serialize_response_head(version: bytes, status: int, reason: bytes, headers: Headers) -> bytes:
     parts = [version, b" %d " % status, reason, b"\r\n"]
     for name, value in headers:
         parts += (name, b": ", value, b"\r\n")

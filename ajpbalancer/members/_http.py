@@ -19,6 +19,7 @@ from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure as TwistedFailure
 from zope.interface import implementer
 
+from ajpbalancer._transport import stream
 from ajpbalancer.h1 import (
     DEFAULT_LIMITS,
     BodyReader,
@@ -113,8 +114,11 @@ class HTTPMemberConnection(Protocol):
             assert self._reader is not None
             pieces, rest = self._reader.feed(data)
         except HTTPProtocolError as e:
-            self._fail(MemberError(Failure.PROTOCOL, e.message, request_sent=True,
-                                   response_started=self._head_seen))
+            self._fail(
+                MemberError(
+                    Failure.PROTOCOL, e.message, request_sent=True, response_started=self._head_seen
+                )
+            )
             return
         sink = self.sink
         for piece in pieces:
@@ -138,15 +142,16 @@ class HTTPMemberConnection(Protocol):
             message = "member closed the connection"
             if reason is not None and reason.value is not None and str(reason.value):
                 message += f" ({reason.getErrorMessage()})"
-            self._fail(MemberError(Failure.BROKEN, message, request_sent=True,
-                                   response_started=self._head_seen))
+            self._fail(
+                MemberError(
+                    Failure.BROKEN, message, request_sent=True, response_started=self._head_seen
+                )
+            )
         self._lost(self)
 
     # -- used by the exchange -----------------------------------------------------------
 
-    def send_request(
-        self, sink: ResponseSink, method: bytes, head: bytes, body_mode: int
-    ) -> None:
+    def send_request(self, sink: ResponseSink, method: bytes, head: bytes, body_mode: int) -> None:
         """Write a request head; then ``write_body``/``end_body`` unless ``BODY_NONE``."""
         assert self.transport is not None
         self.sink = sink
@@ -160,7 +165,7 @@ class HTTPMemberConnection(Protocol):
         self._request_done = body_mode == BODY_NONE
         self._last_activity = self._reactor.seconds()
         if not self._request_done:
-            self.transport.registerProducer(_RequestBodyProducer(self), True)
+            stream(self.transport).registerProducer(_RequestBodyProducer(self), True)
             self._producer_registered = True
         self.transport.write(head)
         self._arm_timer()
@@ -192,13 +197,13 @@ class HTTPMemberConnection(Protocol):
         """The client reads slowly: stop reading from the member."""
         if not self._paused and self.transport is not None:
             self._paused = True
-            self.transport.pauseProducing()
+            stream(self.transport).pauseProducing()
 
     def resume_response(self) -> None:
         if self._paused and self.transport is not None:
             self._paused = False
             self._last_activity = self._reactor.seconds()
-            self.transport.resumeProducing()
+            stream(self.transport).resumeProducing()
 
     def abort(self) -> None:
         """The client went away: drop the member connection and say nothing more."""
@@ -206,7 +211,7 @@ class HTTPMemberConnection(Protocol):
         self._cancel_timer()
         self._unregister_producer()
         if self.transport is not None and not self.closed:
-            self.transport.abortConnection()
+            stream(self.transport).abortConnection()
 
     def close(self) -> None:
         """Close an idle connection (pool shutdown, ttl expiry)."""
@@ -245,12 +250,7 @@ class HTTPMemberConnection(Protocol):
         self._cancel_timer()
         if self._paused:
             self.resume_response()
-        reusable = (
-            self._keep_alive
-            and self._request_done
-            and not rest
-            and not self.closed
-        )
+        reusable = self._keep_alive and self._request_done and not rest and not self.closed
         if not self._request_done:
             self._unregister_producer()
         self.idle_since = self._reactor.seconds()
@@ -268,12 +268,12 @@ class HTTPMemberConnection(Protocol):
     def _discard(self) -> None:
         self._unregister_producer()
         if self.transport is not None and not self.closed:
-            self.transport.abortConnection()
+            stream(self.transport).abortConnection()
 
     def _unregister_producer(self) -> None:
         if self._producer_registered and self.transport is not None:
             self._producer_registered = False
-            self.transport.unregisterProducer()
+            stream(self.transport).unregisterProducer()
 
     def _arm_timer(self) -> None:
         if self._timer is None or not self._timer.active():
@@ -294,5 +294,11 @@ class HTTPMemberConnection(Protocol):
             wait = self._timeout if self._paused else self._timeout - idle
             self._timer = self._reactor.callLater(wait, self._check_timeout)
             return
-        self._fail(MemberError(Failure.TIMEOUT, f"member did not answer within {self._timeout:g}s",
-                               request_sent=True, response_started=self._head_seen))
+        self._fail(
+            MemberError(
+                Failure.TIMEOUT,
+                f"member did not answer within {self._timeout:g}s",
+                request_sent=True,
+                response_started=self._head_seen,
+            )
+        )

@@ -73,7 +73,9 @@ class Pool(Generic[C]):
 
     # -- handing out ------------------------------------------------------------------
 
-    def acquire(self, ready: Ready[C], failed: Failed, *, fresh: bool = False) -> Callable[[], None]:
+    def acquire(
+        self, ready: Ready[C], failed: Failed, *, fresh: bool = False
+    ) -> Callable[[], None]:
         """Get a connection: ``ready(conn, reused)`` or ``failed(error)``; returns a canceller."""
         if not fresh:
             conn = self._take_idle()
@@ -160,7 +162,9 @@ class Pool(Generic[C]):
             if reason.check(ConnectTimeoutError) is not None:
                 error = MemberError(Failure.CONNECT_TIMEOUT, "connection to member timed out")
             else:
-                error = MemberError(Failure.REFUSED, f"cannot connect to member: {reason.getErrorMessage()}")
+                error = MemberError(
+                    Failure.REFUSED, f"cannot connect to member: {reason.getErrorMessage()}"
+                )
             failed(error)
 
         d.addCallbacks(connected, not_connected)
@@ -188,7 +192,9 @@ class Pool(Generic[C]):
         waiter.done = True
         waiter.timer = None
         self._waiters.remove(waiter)
-        waiter.failed(MemberError(Failure.REFUSED, f"no free connection to member (max={self.max})"))
+        waiter.failed(
+            MemberError(Failure.REFUSED, f"no free connection to member (max={self.max})")
+        )
 
     def _schedule_reaper(self) -> None:
         if self.ttl is None or (self._reaper is not None and self._reaper.active()):

@@ -1,0 +1,63 @@
+"""The configuration file: parse it into frozen, typed values or say everything wrong with it.
+
+``parse``/``load`` return a :class:`Config` or raise :class:`ConfigError` whose problems
+read ``FILE:LINE: Directive: message``. Nothing here does network I/O; endpoint
+descriptions are checked by a function the caller injects.
+"""
+
+from __future__ import annotations
+
+from ajpbalancer.config._model import (
+    HC_METHODS,
+    LBMETHODS,
+    STATUS_FLAGS,
+    URL,
+    Balancer,
+    BalancerParams,
+    Config,
+    CookieRule,
+    Frontend,
+    Listen,
+    Location,
+    Member,
+    MemberParams,
+    ProxyRule,
+    ReverseRule,
+    RuleKind,
+    Scheme,
+    Settings,
+)
+from ajpbalancer.config._parser import CheckEndpoint, load, parse
+from ajpbalancer.config._stages import LANDED, LANDS_WITH, Stage
+from ajpbalancer.config._summary import summary
+from ajpbalancer.errors import ConfigError, Problem
+
+__all__ = [
+    "HC_METHODS",
+    "LANDED",
+    "LANDS_WITH",
+    "LBMETHODS",
+    "STATUS_FLAGS",
+    "URL",
+    "Balancer",
+    "BalancerParams",
+    "CheckEndpoint",
+    "Config",
+    "ConfigError",
+    "CookieRule",
+    "Frontend",
+    "Listen",
+    "Location",
+    "Member",
+    "MemberParams",
+    "Problem",
+    "ProxyRule",
+    "ReverseRule",
+    "RuleKind",
+    "Scheme",
+    "Settings",
+    "Stage",
+    "load",
+    "parse",
+    "summary",
+]

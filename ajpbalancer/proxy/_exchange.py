@@ -1,0 +1,308 @@
+"""One proxied request: route it, pick a member, stream both ways, answer errors.
+
+The exchange sits between a :class:`FrontendProtocol` (the client) and a member
+connection. It is the client transport's producer while the response streams (a slow
+client pauses the member connection) and it pauses reading from the client while the
+member connection is not ready or cannot take more body. It decides what a failure
+means for the client: 503 when no member could be reached, 504 on a timeout, 502 on a
+broken or malformed answer, and a closed connection once the response has begun. A
+request that failed on a reused keep-alive connection before anything of its body was
+sent is tried once more on a fresh connection (the member may have closed the idle
+connection as we reused it); a request whose body was sent is never resent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from twisted.internet.interfaces import IPushProducer, IReactorTime
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from ajpbalancer.config import Frontend, Scheme
+from ajpbalancer.frontend import FrontendProtocol
+from ajpbalancer.h1 import Headers, HTTPProtocolError, RequestHead, serialize_request_head
+from ajpbalancer.members import (
+    BODY_CHUNKED,
+    BODY_LENGTH,
+    BODY_NONE,
+    Failure,
+    HTTPMemberConnection,
+    MemberError,
+)
+from ajpbalancer.proxy._accesslog import AccessLog
+from ajpbalancer.proxy._headers import request_headers, response_headers
+from ajpbalancer.proxy._workers import BalancerRuntime, Worker
+from ajpbalancer.routing import Router, RoutingError, split_target
+
+log = Logger()
+
+
+@dataclass(slots=True)
+class FrontendContext:
+    """Everything a frontend's exchanges share: routing, workers, logging."""
+
+    reactor: IReactorTime
+    frontend: Frontend
+    router: Router
+    balancers: dict[str, BalancerRuntime]
+    direct: dict[int, Worker]
+    server_name: bytes
+    access_log: AccessLog | None = None
+    in_flight: set[ProxyExchange] = field(default_factory=set)
+
+    def exchange(
+        self, channel: FrontendProtocol, head: RequestHead, length: int | None, chunked: bool
+    ) -> ProxyExchange:
+        return ProxyExchange(self, channel, head, length, chunked)
+
+
+@implementer(IPushProducer)
+class ProxyExchange:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        ctx: FrontendContext,
+        channel: FrontendProtocol,
+        head: RequestHead,
+        length: int | None,
+        chunked: bool,
+    ) -> None:
+        self._ctx = ctx
+        self._channel = channel
+        self._head = head
+        self._length = length
+        self._chunked = chunked
+        self._has_body = chunked or bool(length)
+        self._body_done = not self._has_body
+        self._pending: list[bytes] = []
+        self._conn: HTTPMemberConnection | None = None
+        self._cancel: Callable[[], None] | None = None
+        self._worker: Worker | None = None
+        self._request_head = b""
+        self._retried = False
+        self._reused = False
+        self._body_written = 0
+        self._finished = False
+        self._status = 0
+        self._sent_bytes = 0
+        self._started = ctx.reactor.seconds()
+        self._expect_continue = False
+        ctx.in_flight.add(self)
+        self._start()
+
+    # -- setting out -------------------------------------------------------------------
+
+    def _start(self) -> None:
+        head = self._head
+        try:
+            path, query = split_target(head.target.decode("ascii"))
+            match = self._ctx.router.match(path)
+        except RoutingError as e:
+            self._error(e.status, str(e))
+            return
+        if match is None:
+            self._error(404, "no rule matches this path")
+            return
+        expect = head.get(b"expect")
+        if expect is not None:
+            if expect.lower() != b"100-continue":
+                self._error(417, "unsupported expectation")
+                return
+            self._expect_continue = self._has_body and head.version == b"HTTP/1.1"
+        target = match.target
+        worker: Worker | None
+        if target.scheme is Scheme.BALANCER:
+            worker = self._ctx.balancers[target.host].pick()
+            if worker is None:
+                self._error(503, "no usable member in the balancer")
+                return
+        else:
+            worker = self._ctx.direct[id(match.rule)]
+        try:
+            headers = request_headers(
+                head.headers,
+                member_host=worker.host_header,
+                preserve_host=self._ctx.frontend.preserve_host,
+                add_forwarded=self._ctx.frontend.add_headers,
+                client_ip=self._channel.client_ip,
+                server_name=self._ctx.server_name,
+                body_length=self._length if not self._chunked else None,
+                chunked=self._chunked,
+            )
+        except HTTPProtocolError as e:
+            self._error(e.status, e.message)
+            return
+        request_target = match.request_target(query).encode("ascii")
+        self._request_head = serialize_request_head(head.method, request_target, headers)
+        self._worker = worker
+        worker.lb.busy += 1
+        self._acquire(fresh=False)
+
+    def _acquire(self, *, fresh: bool) -> None:
+        assert self._worker is not None
+        if not self._body_done:
+            self._channel.pause_reading("member")
+        self._cancel = self._worker.pool.acquire(self._connected, self._not_connected, fresh=fresh)
+
+    def _connected(self, conn: HTTPMemberConnection, reused: bool) -> None:
+        self._cancel = None
+        if self._finished:
+            assert self._worker is not None
+            self._worker.pool.release(conn, True)
+            return
+        self._conn = conn
+        self._reused = reused
+        mode = BODY_NONE if not self._has_body else (BODY_CHUNKED if self._chunked else BODY_LENGTH)
+        conn.send_request(self, self._head.method, self._request_head, mode)
+        self._add_sent(len(self._request_head))
+        if self._finished or self._conn is None:
+            return
+        for piece in self._pending:
+            conn.write_body(piece)
+            self._add_sent(len(piece))
+            self._body_written += len(piece)
+        self._pending = []
+        if self._body_done:
+            if self._has_body:
+                conn.end_body()
+        else:
+            if self._expect_continue:
+                self._expect_continue = False
+                self._channel.send_continue()
+            self._channel.resume_reading("member")
+
+    def _not_connected(self, error: MemberError) -> None:
+        self._cancel = None
+        self._fail(error)
+
+    # -- the client's body (called by the frontend) --------------------------------------
+
+    def body_data(self, data: bytes) -> None:
+        conn = self._conn
+        if conn is None:
+            if not self._finished:
+                self._pending.append(data)
+            return
+        conn.write_body(data)
+        self._add_sent(len(data))
+        self._body_written += len(data)
+
+    def body_end(self) -> None:
+        self._body_done = True
+        if self._conn is not None and self._has_body:
+            self._conn.end_body()
+
+    def client_gone(self) -> None:
+        if self._finished:
+            return
+        if self._cancel is not None:
+            self._cancel()
+            self._cancel = None
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.abort()
+        self._finish(self._status or 499)
+
+    # -- the member's answer (ResponseSink) ---------------------------------------------
+
+    def member_response(
+        self, status: int, reason: bytes, headers: Headers, length: int | None
+    ) -> None:
+        self._status = status
+        self._channel.start_response(status, reason, response_headers(headers), length)
+        self._channel.register_producer(self)
+
+    def member_body(self, data: bytes) -> None:
+        self._sent_bytes += len(data)
+        assert self._worker is not None
+        self._worker.lb.read += len(data)
+        self._channel.write_body(data)
+
+    def member_done(self) -> None:
+        self._conn = None
+        self._channel.finish_response()
+        self._finish(self._status)
+
+    def member_failed(self, error: MemberError) -> None:
+        self._conn = None
+        self._fail(error)
+
+    def pause_request_body(self) -> None:
+        self._channel.pause_reading("member")
+
+    def resume_request_body(self) -> None:
+        self._channel.resume_reading("member")
+
+    # -- IPushProducer for the client transport -----------------------------------------
+
+    def pauseProducing(self) -> None:
+        if self._conn is not None:
+            self._conn.pause_response()
+
+    def resumeProducing(self) -> None:
+        if self._conn is not None:
+            self._conn.resume_response()
+
+    def stopProducing(self) -> None:
+        self.client_gone()
+
+    # -- endings ---------------------------------------------------------------------------
+
+    def _fail(self, error: MemberError) -> None:
+        if self._finished:
+            return
+        worker = self._worker
+        if (
+            error.kind is Failure.BROKEN
+            and self._reused
+            and not self._retried
+            and not error.response_started
+            and not self._body_written
+        ):
+            # A keep-alive connection the member had closed: once more on a new one.
+            self._retried = True
+            self._reused = False
+            self._acquire(fresh=True)
+            return
+        log.warn(
+            "member {member} failed: {message}",
+            member=worker.name if worker is not None else "-",
+            message=error.message,
+        )
+        if error.response_started or self._channel_started():
+            self._channel.abort()
+            self._finish(self._status or error.status)
+            return
+        self._error(error.status, error.message)
+
+    def _add_sent(self, n: int) -> None:
+        if self._worker is not None:
+            self._worker.lb.transferred += n
+
+    def _channel_started(self) -> bool:
+        return self._status != 0
+
+    def _error(self, status: int, message: str) -> None:
+        self._status = status
+        self._channel.send_error(status, message)
+        self._finish(status)
+
+    def _finish(self, status: int) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self._ctx.in_flight.discard(self)
+        if self._worker is not None:
+            self._worker.lb.busy -= 1
+        access_log = self._ctx.access_log
+        if access_log is not None:
+            access_log.log(
+                self._channel.client_ip,
+                self._head,
+                status,
+                self._sent_bytes,
+                self._worker.name if self._worker is not None else "-",
+            )

@@ -1,0 +1,132 @@
+"""Runtime members ("workers", as mod_proxy calls them) and balancers built from the config.
+
+A :class:`Worker` owns one member's connection pool and counters; a
+:class:`BalancerRuntime` owns its workers and picks one per request with its lbmethod.
+These are the only owners of mutable member state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import cast
+
+from twisted.internet import ssl
+from twisted.internet.abstract import isIPAddress, isIPv6Address
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import (
+    HostnameEndpoint,
+    TCP4ClientEndpoint,
+    TCP6ClientEndpoint,
+    wrapClientTLS,
+)
+from twisted.internet.interfaces import IAddress, IStreamClientEndpoint
+from twisted.internet.protocol import Factory
+
+from ajpbalancer.balancer import LBMETHODS, LBMethod, LBState, lbfactor
+from ajpbalancer.config import URL, Balancer, MemberParams, Scheme
+from ajpbalancer.members import HTTPMemberConnection, Pool
+
+
+class Worker:
+    """One member: its URL, parameters, pool and balancing counters."""
+
+    def __init__(
+        self, reactor: object, url: URL, params: MemberParams, default_timeout: float
+    ) -> None:
+        self.reactor = reactor
+        self.url = url
+        self.params = params
+        self.name = str(url)
+        self.route = params.route
+        self.lb = LBState(lbfactor(params.loadfactor))
+        self.timeout = params.timeout if params.timeout is not None else default_timeout
+        self.connect_timeout = (
+            params.connectiontimeout if params.connectiontimeout is not None else self.timeout
+        )
+        port = url.effective_port
+        assert port is not None
+        default = url.scheme.default_port
+        host = f"[{url.host}]" if ":" in url.host else url.host
+        self.host_header = (host if port == default else f"{host}:{port}").encode("idna")
+        self.endpoint = self._endpoint(reactor, url.host, port)
+        self.pool: Pool[HTTPMemberConnection] = Pool(
+            reactor,  # type: ignore[arg-type]  # any IReactorTime; typed loosely to stay importable
+            self._connect,
+            max_connections=params.max,
+            ttl=params.ttl,
+            disablereuse=params.disablereuse,
+            connect_timeout=self.connect_timeout,
+        )
+
+    def _endpoint(self, reactor: object, host: str, port: int) -> IStreamClientEndpoint:
+        timeout = self.connect_timeout
+        endpoint: IStreamClientEndpoint
+        if isIPAddress(host):
+            endpoint = TCP4ClientEndpoint(reactor, host, port, timeout=timeout)
+        elif isIPv6Address(host):
+            endpoint = TCP6ClientEndpoint(reactor, host, port, timeout=timeout)
+        else:
+            endpoint = HostnameEndpoint(reactor, host, port, timeout=timeout)
+        if self.url.scheme is Scheme.HTTPS:
+            if self.params.verify:
+                options = ssl.optionsForClientTLS(host)
+            else:
+                options = ssl.CertificateOptions(verify=False)
+            endpoint = wrapClientTLS(options, endpoint)
+        return endpoint
+
+    def _connect(self) -> Deferred[HTTPMemberConnection]:
+        conn = HTTPMemberConnection(
+            self.reactor,  # type: ignore[arg-type]
+            self.timeout,
+            self.pool.release,
+            self.pool.lost,
+        )
+        d = cast("Deferred[HTTPMemberConnection]", self.endpoint.connect(_OneConnection(conn)))
+        if self.params.keepalive:
+
+            def keepalive(c: HTTPMemberConnection) -> HTTPMemberConnection:
+                set_keepalive = getattr(c.transport, "setTcpKeepAlive", None)
+                if set_keepalive is not None:
+                    set_keepalive(1)
+                return c
+
+            d.addCallback(keepalive)
+        return d
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+class BalancerRuntime:
+    """A balancer's workers in configuration order and its lbmethod."""
+
+    def __init__(self, config: Balancer, workers: Sequence[Worker]) -> None:
+        self.config = config
+        self.name = config.name
+        self.workers = tuple(workers)
+        self._method: LBMethod = LBMETHODS[config.params.lbmethod]
+        self._by_state = {id(w.lb): w for w in self.workers}
+        if len(self.workers) == 1:
+            # Apache's recalc_factors: a lone member has lbfactor and lbstatus 100.
+            self.workers[0].lb.lbfactor = 100
+            self.workers[0].lb.lbstatus = 100
+        # Otherwise lbstatus starts at 0, which reproduces the schedules that Apache's
+        # documentation of the request counting algorithm tabulates.
+
+    def pick(self, usable: Callable[[Worker], bool] = lambda w: True) -> Worker | None:
+        states = [w.lb for w in self.workers if usable(w)]
+        best = self._method(states)
+        return None if best is None else self._by_state[id(best)]
+
+
+class _OneConnection(Factory):
+    """Hands the endpoint the protocol built beforehand; quiet, unlike connectProtocol's."""
+
+    noisy = False
+
+    def __init__(self, protocol: HTTPMemberConnection) -> None:
+        self._protocol = protocol
+
+    def buildProtocol(self, addr: IAddress | None) -> HTTPMemberConnection:
+        return self._protocol

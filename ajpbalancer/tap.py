@@ -1,0 +1,68 @@
+"""The twistd plugin's options and service: ``twistd -n ajpbalancer --config FILE [--check]``.
+
+This is the only module that touches the global reactor. An invalid configuration is
+reported (one line per problem) and exits non-zero here, before anything listens.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, ClassVar
+
+from twisted.application.service import IService
+from twisted.python import usage
+
+from ajpbalancer.config import Config, ConfigError, load, summary
+
+
+def check_endpoint(description: str) -> str | None:
+    """Whether Twisted can build a server endpoint from ``description`` (files are read)."""
+    # Imported late: twistd installs the reactor chosen on its command line first.
+    from twisted.internet import reactor  # noqa: PLC0415
+    from twisted.internet.endpoints import serverFromString  # noqa: PLC0415
+
+    try:
+        serverFromString(reactor, description)
+    except Exception as e:
+        return f"invalid endpoint {description!r}: {e}"
+    return None
+
+
+class Options(usage.Options):
+    synopsis = "--config FILE [--check]"
+    longdesc = (
+        "Reverse proxy and load balancer for Java application servers. "
+        "--config names the INI file; --check validates it, prints a summary and exits."
+    )
+    optFlags: ClassVar[list[list[str | None]]] = [
+        ["check", None, "Validate the configuration, print a summary, exit 0 or 1."]
+    ]
+    optParameters: ClassVar[list[list[str | None]]] = [
+        ["config", "c", None, "Configuration file (required)."]
+    ]
+
+    config: Config
+
+    def postOptions(self) -> None:
+        path = self["config"]
+        if not path:
+            raise usage.UsageError("--config is required")
+        try:
+            self.config = load(path, check_endpoint=check_endpoint)
+        except ConfigError as e:
+            for problem in e.problems:
+                print(problem, file=sys.stderr)
+            print(f"{path}: {len(e.problems)} problem(s); nothing started", file=sys.stderr)
+            raise SystemExit(1) from None
+        if self["check"]:
+            print(summary(self.config))
+            raise SystemExit(0)
+
+
+def makeService(options: Options | dict[str, Any]) -> IService:
+    from twisted.internet import reactor  # noqa: PLC0415 -- see check_endpoint
+
+    from ajpbalancer.proxy import ProxyService  # noqa: PLC0415 -- keeps --help light
+
+    config = options.config if isinstance(options, Options) else options["config_object"]
+    return ProxyService(reactor, config)
