@@ -1,0 +1,1 @@
+"""Integration tests against real processes (Tomcat, Apache httpd, twistd) on loopback."""
