@@ -1,0 +1,394 @@
+"""The proxy path end to end in memory: client bytes in, member bytes out, and back."""
+
+from __future__ import annotations
+
+from twisted.internet.error import TimeoutError as ConnectTimeoutError
+from twisted.python.failure import Failure
+
+from tests.unit.proxyharness import Harness, response
+
+GET = b"GET /app/x HTTP/1.1\r\nHost: www.example\r\n\r\n"
+
+
+def test_get_is_forwarded_with_member_host_and_forwarded_headers() -> None:
+    h = Harness()
+    proto, client = h.client()
+    proto.dataReceived(b"GET /app/a/b?q=1&r=2 HTTP/1.1\r\nHost: www.example\r\nAccept: */*\r\n\r\n")
+    member = h.accept_member()
+    assert member.sent() == (
+        b"GET /app/a/b?q=1&r=2 HTTP/1.1\r\nHost: 127.0.0.3:8080\r\nAccept: */*\r\n"
+        b"X-Forwarded-For: 127.0.0.1\r\nX-Forwarded-Host: www.example\r\n"
+        b"X-Forwarded-Server: proxy.example\r\n\r\n"
+    )
+
+
+def test_response_reaches_client_with_repeated_set_cookie_kept_apart() -> None:
+    h = Harness()
+    proto, client = h.client()
+    proto.dataReceived(GET)
+    member = h.accept_member()
+    member.sent()
+    member.reply(response(b"hi", b"Set-Cookie: a=1; Path=/\r\nSet-Cookie: b=2\r\n"))
+    assert client.value() == (
+        b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1; Path=/\r\nSet-Cookie: b=2\r\n"
+        b"Content-Length: 2\r\n\r\nhi"
+    )
+
+
+def test_keep_alive_member_connection_is_reused() -> None:
+    h = Harness(
+        "[ajpbalancer]\naccess_log = off\n[frontend]\nlisten = tcp:1\n"
+        "ProxyPass = / http://127.0.0.2:8080/\n"
+    )
+    proto, client = h.client()
+    proto.dataReceived(GET.replace(b"/app/x", b"/one"))
+    member = h.accept_member()
+    member.sent()
+    member.reply(response())
+    proto.dataReceived(GET.replace(b"/app/x", b"/two"))
+    assert h.pending_connects() == []
+    assert member.sent().startswith(b"GET /two HTTP/1.1\r\n")
+    member.reply(response(b"again"))
+    assert client.value().endswith(b"again")
+    assert len(h.reactor.tcpClients) == 1
+
+
+def test_balancer_spreads_requests_by_loadfactor() -> None:
+    h = Harness()
+    members = []
+    hosts = []
+    for i in range(8):
+        proto, _client = h.client(port=41000 + i)
+        proto.dataReceived(GET)
+        if h.pending_connects():
+            members.append(h.accept_member())
+        member = next(m for m in members if m.transport.value())
+        member.sent()
+        hosts.append(member.transport.getPeer().host)  # type: ignore[attr-defined]
+        member.reply(response())
+    assert hosts == ["127.0.0.3", "127.0.0.2", "127.0.0.3", "127.0.0.3"] * 2
+
+
+def test_no_matching_rule_gives_404_and_nothing_reaches_a_member() -> None:
+    h = Harness()
+    proto, client = h.client()
+    proto.dataReceived(b"GET /elsewhere HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert client.value().startswith(b"HTTP/1.1 404 ")
+    assert h.reactor.tcpClients == []
+
+
+def test_excluded_path_gives_404() -> None:
+    h = Harness()
+    proto, client = h.client()
+    proto.dataReceived(b"GET /static/a.css HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert client.value().startswith(b"HTTP/1.1 404 ")
+    assert h.reactor.tcpClients == []
+
+
+def test_dot_segments_cannot_escape_a_prefix_rule() -> None:
+    h = Harness()
+    proto, client = h.client()
+    proto.dataReceived(b"GET /app/../static/x HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert client.value().startswith(b"HTTP/1.1 404 ")
+    assert h.reactor.tcpClients == []
+
+
+def test_proxypassmatch_substitutes_captures_into_the_path() -> None:
+    h = Harness()
+    proto, _client = h.client()
+    proto.dataReceived(b"GET /re/first/rest/of?x=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+    member = h.accept_member()
+    assert member.sent().startswith(b"GET /x/rest/of/first?x=1 HTTP/1.1\r\n")
+
+
+def test_request_body_streams_before_the_client_finished_sending() -> None:
+    h = Harness()
+    proto, _client = h.client()
+    proto.dataReceived(b"POST /app/up HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+    member = h.accept_member()
+    sent = member.sent()
+    assert sent.endswith(b"Content-Length: 10\r\n" + sent.split(b"Content-Length: 10\r\n")[1])
+    assert sent.endswith(b"\r\n\r\nabc")
+    proto.dataReceived(b"defghij")
+    assert member.sent() == b"defghij"
+
+
+def test_chunked_request_body_is_forwarded_chunked() -> None:
+    h = Harness()
+    proto, _client = h.client()
+    proto.dataReceived(
+        b"POST /app/up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"
+    )
+    member = h.accept_member()
+    sent = member.sent()
+    assert b"Transfer-Encoding: chunked\r\n" in sent
+    assert sent.endswith(b"\r\n\r\n3\r\nabc\r\n")
+    proto.dataReceived(b"2;ext=1\r\nde\r\n0\r\n\r\n")
+    assert member.sent() == b"2\r\nde\r\n0\r\n\r\n"
+
+
+def test_body_waits_while_member_connection_is_being_made() -> None:
+    h = Harness()
+    proto, client = h.client()
+    proto.dataReceived(b"POST /app/up HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nabc")
+    assert client.producerState == "paused"
+    member = h.accept_member()
+    assert member.sent().endswith(b"abc")
+    assert client.producerState == "producing"
+
+
+def test_slow_member_pauses_reading_the_client_body() -> None:
+    h = Harness()
+    proto, client = h.client()
+    proto.dataReceived(b"POST /app/up HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+    member = h.accept_member()
+    assert member.transport.producer is not None
+    member.transport.producer.pauseProducing()
+    assert client.producerState == "paused"
+    member.transport.producer.resumeProducing()
+    assert client.producerState == "producing"
+
+
+def test_slow_client_pauses_the_member_connection() -> None:
+    h = Harness()
+    proto, client = h.client()
+    proto.dataReceived(GET)
+    member = h.accept_member()
+    member.reply(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart")
+    assert client.producer is not None
+    client.producer.pauseProducing()
+    assert member.transport.producerState == "paused"
+    client.producer.resumeProducing()
+    assert member.transport.producerState == "producing"
+
+
+def test_connection_paused_by_a_slow_client_is_resumed_before_reuse() -> None:
+    h = Harness(
+        "[ajpbalancer]\naccess_log = off\n[frontend]\nlisten = tcp:1\n"
+        "ProxyPass = / http://127.0.0.2:8080/\n"
+    )
+    proto, client = h.client()
+    proto.dataReceived(GET)
+    member = h.accept_member()
+    member.reply(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nabcd")
+    assert client.producer is not None
+    client.producer.pauseProducing()
+    member.reply(b"efgh")  # the rest arrives (already in flight) while paused
+    assert member.transport.producerState == "producing"
+    proto2, client2 = h.client(port=40001)
+    proto2.dataReceived(GET)
+    assert h.pending_connects() == []
+    member.sent()
+    member.reply(response(b"small"))
+    assert client2.value().endswith(b"small")
+
+
+def test_refused_connection_gives_503() -> None:
+    h = Harness()
+    proto, client = h.client()
+    proto.dataReceived(GET)
+    h.refuse_member()
+    assert client.value().startswith(b"HTTP/1.1 503 ")
+
+
+def test_connect_timeout_gives_504() -> None:
+    h = Harness()
+    proto, client = h.client()
+    proto.dataReceived(GET)
+    _host, _port, factory, timeout, _bind = h.reactor.tcpClients[0]
+    assert timeout == 3
+    factory.clientConnectionFailed(None, Failure(ConnectTimeoutError()))
+    assert client.value().startswith(b"HTTP/1.1 504 ")
+
+
+def test_member_silent_past_its_timeout_gives_504_and_is_dropped() -> None:
+    h = Harness()
+    proto, client = h.client()
+    proto.dataReceived(GET)
+    member = h.accept_member()
+    h.reactor.advance(29)
+    assert client.value() == b""
+    h.reactor.advance(2)
+    assert client.value().startswith(b"HTTP/1.1 504 ")
+    assert member.transport.aborted
+
+
+def test_malformed_member_response_gives_502_and_discards_the_connection() -> None:
+    h = Harness()
+    proto, client = h.client()
+    proto.dataReceived(GET)
+    member = h.accept_member()
+    member.reply(b"HTTP/1.1 200 OK\r\nBad Header: x\r\n\r\n")
+    assert client.value().startswith(b"HTTP/1.1 502 ")
+    assert member.transport.aborted
+
+
+def test_member_closing_before_answering_gives_502() -> None:
+    h = Harness()
+    proto, client = h.client()
+    proto.dataReceived(GET)
+    member = h.accept_member()
+    member.transport.peer_closes()
+    assert client.value().startswith(b"HTTP/1.1 502 ")
+
+
+def test_member_dying_mid_body_closes_the_client_connection() -> None:
+    h = Harness()
+    proto, client = h.client()
+    proto.dataReceived(GET)
+    member = h.accept_member()
+    member.reply(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+    member.transport.peer_closes()
+    assert client.value().endswith(b"partial")
+    assert client.aborted
+
+
+def test_client_going_away_aborts_the_member_request() -> None:
+    h = Harness()
+    proto, client = h.client()
+    proto.dataReceived(GET)
+    member = h.accept_member()
+    client.peer_closes()
+    assert member.transport.aborted
+
+
+def test_stale_pooled_connection_is_retried_once_on_a_new_one() -> None:
+    h = Harness(
+        "[ajpbalancer]\naccess_log = off\n[frontend]\nlisten = tcp:1\n"
+        "ProxyPass = / http://127.0.0.2:8080/\n"
+    )
+    proto, client = h.client()
+    proto.dataReceived(GET)
+    first = h.accept_member()
+    first.reply(response(b"one"))
+    proto.dataReceived(GET)
+    first.sent()
+    first.transport.peer_closes()  # the member had closed the idle connection
+    second = h.accept_member()
+    assert second.sent().startswith(b"GET /app/x HTTP/1.1\r\n")
+    second.reply(response(b"two"))
+    assert client.value().endswith(b"two")
+
+
+def test_post_body_already_sent_is_not_resent() -> None:
+    h = Harness(
+        "[ajpbalancer]\naccess_log = off\n[frontend]\nlisten = tcp:1\n"
+        "ProxyPass = / http://127.0.0.2:8080/\n"
+    )
+    proto, client = h.client()
+    proto.dataReceived(GET)
+    first = h.accept_member()
+    first.reply(response(b"one"))
+    proto.dataReceived(b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+    first.transport.peer_closes()
+    assert h.pending_connects() == []
+    assert b"502" in client.value().split(b"one", 1)[1]
+
+
+def test_pipelined_requests_are_answered_in_order() -> None:
+    h = Harness()
+    proto, client = h.client()
+    proto.dataReceived(GET.replace(b"/x", b"/1") + GET.replace(b"/x", b"/2"))
+    m1 = h.accept_member()
+    assert m1.sent().startswith(b"GET /app/1 ")
+    assert h.pending_connects() == []  # the second waits for the first answer
+    m1.reply(response(b"first"))
+    m2 = h.accept_member()
+    assert m2.sent().startswith(b"GET /app/2 ")
+    m2.reply(response(b"second"))
+    out = client.value()
+    assert out.index(b"first") < out.index(b"second")
+
+
+def test_answer_before_body_end_discards_rest_and_keeps_connection() -> None:
+    h = Harness()
+    proto, client = h.client()
+    proto.dataReceived(b"POST /app/up HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+    member = h.accept_member()
+    member.reply(b"HTTP/1.1 413 Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    assert client.value().startswith(b"HTTP/1.1 413 ")
+    proto.dataReceived(b"defghij" + GET)
+    assert not client.closed
+    assert len(h.pending_connects()) == 1
+
+
+def test_unknown_length_response_is_chunked_to_http11_clients() -> None:
+    h = Harness()
+    proto, client = h.client()
+    proto.dataReceived(GET)
+    member = h.accept_member()
+    member.reply(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n")
+    assert client.value() == (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n"
+    )
+
+
+def test_close_delimited_response_to_http10_client_closes() -> None:
+    h = Harness()
+    proto, client = h.client()
+    proto.dataReceived(b"GET /app/x HTTP/1.0\r\n\r\n")
+    member = h.accept_member()
+    member.reply(b"HTTP/1.0 200 OK\r\n\r\nuntil close")
+    member.transport.peer_closes()
+    assert client.value() == b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil close"
+    assert client.closed and not client.aborted
+
+
+def test_head_response_has_no_body_but_keeps_content_length() -> None:
+    h = Harness()
+    proto, client = h.client()
+    proto.dataReceived(GET.replace(b"GET", b"HEAD"))
+    member = h.accept_member()
+    member.reply(b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n")
+    assert client.value() == b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n"
+
+
+def test_interim_100_continue_from_member_is_not_forwarded() -> None:
+    h = Harness()
+    proto, client = h.client()
+    proto.dataReceived(GET)
+    member = h.accept_member()
+    member.reply(b"HTTP/1.1 100 Continue\r\n\r\n" + response(b"ok"))
+    assert client.value() == b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+def test_expect_100_continue_is_answered_by_the_proxy_once_the_member_is_ready() -> None:
+    h = Harness()
+    proto, client = h.client()
+    proto.dataReceived(
+        b"POST /app/up HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n"
+    )
+    assert client.value() == b""
+    member = h.accept_member()
+    assert client.value() == b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert b"Expect" not in member.sent()
+
+
+def test_hop_by_hop_response_headers_are_not_forwarded() -> None:
+    h = Harness()
+    proto, client = h.client()
+    proto.dataReceived(GET)
+    member = h.accept_member()
+    member.reply(response(b"x", b"Connection: X-Secret\r\nX-Secret: 1\r\nKeep-Alive: t=5\r\n"))
+    assert client.value() == b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx"
+
+
+def test_smuggling_shape_is_refused_before_reaching_a_member() -> None:
+    h = Harness()
+    proto, client = h.client()
+    proto.dataReceived(
+        b"POST /app/x HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+    )
+    assert client.value().startswith(b"HTTP/1.1 400 ")
+    assert client.closed
+    assert h.reactor.tcpClients == []
+
+
+def test_idle_client_connection_is_closed_after_the_idle_timeout() -> None:
+    h = Harness()
+    _proto, client = h.client()
+    h.reactor.advance(59)
+    assert not client.closed
+    h.reactor.advance(2)
+    assert client.closed
