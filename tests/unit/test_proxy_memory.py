@@ -12,7 +12,7 @@ GET = b"GET /app/x HTTP/1.1\r\nHost: www.example\r\n\r\n"
 
 def test_get_is_forwarded_with_member_host_and_forwarded_headers() -> None:
     h = Harness()
-    proto, client = h.client()
+    proto, _client = h.client()
     proto.dataReceived(b"GET /app/a/b?q=1&r=2 HTTP/1.1\r\nHost: www.example\r\nAccept: */*\r\n\r\n")
     member = h.accept_member()
     assert member.sent() == (
