@@ -536,9 +536,10 @@ class _Parser:
                     message = f"unknown parameter {key!r}{hint}"
                 self.problem(line, "ProxySet", message)
                 continue
-            value = self.param_value("ProxySet", line, param, text)
-            if value is None:
+            parsed = self.param_value("ProxySet", line, param, text)
+            if not parsed:
                 continue
+            value = parsed[0]
             if self.stage(line, "ProxySet", f"ProxySet {param.name}", f"parameter {param.name!r}"):
                 continue
             if isinstance(value, str) and self.stage(
@@ -577,12 +578,15 @@ class _Parser:
             pairs.append((key, text))
         return pairs
 
-    def param_value(self, directive: str, line: int, param: Param, text: str) -> object | None:
+    def param_value(
+        self, directive: str, line: int, param: Param, text: str
+    ) -> tuple[object] | tuple[()]:
+        """The parsed value in a 1-tuple (a value may be None), or ``()`` if reported invalid."""
         try:
-            return param.parse(param.name, text)
+            return (param.parse(param.name, text),)
         except v.InvalidValueError as e:
             self.problem(line, directive, str(e))
-            return None
+            return ()
 
     def member_params(
         self,
@@ -610,9 +614,10 @@ class _Parser:
                     message = f"unknown parameter {key!r}{did_you_mean(key, MEMBER_PARAMS)}"
                 self.problem(line, directive, message)
                 continue
-            value = self.param_value(directive, line, param, text)
-            if value is None:
+            parsed = self.param_value(directive, line, param, text)
+            if not parsed:
                 continue
+            value = parsed[0]
             if param.member_only and not balancer_member:
                 self.problem(line, directive, f"{param.name} only applies to a BalancerMember")
                 continue

@@ -250,8 +250,12 @@ def url(text: str, *, allow_backrefs: bool = False) -> URL:
         authority_part = "/".join(head[:3]) if len(head) > 2 else text
         found = _BACKREF.search(authority_part)
         if found is not None:
-            tail = authority_part[found.start() :]
-            if match is None or _ONLY_BACKREFS.fullmatch(tail) is None:
+            before, tail = authority_part[: found.start()], authority_part[found.start() :]
+            if (
+                match is None
+                or _ONLY_BACKREFS.fullmatch(tail) is None
+                or before.endswith(("/", ":", "["))
+            ):
                 raise InvalidValueError(
                     f"back-reference {found.group(0)} in the scheme, host or port of {text!r}: "
                     "a client-controlled capture must not choose the backend; "
