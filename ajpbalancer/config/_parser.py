@@ -15,7 +15,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from ajpbalancer.config import _values as v
@@ -87,14 +87,6 @@ def load(path: str, *, check_endpoint: CheckEndpoint | None = None) -> Config:
         message = f"not UTF-8 text (byte 0x{data[e.start]:02x})"
         raise ConfigError([Problem(Location(path, line), "config", message)]) from None
     return parse(text, path, check_endpoint=check_endpoint)
-
-
-@dataclass(slots=True)
-class _Seen:
-    """First occurrence of something that must be unique, for 'first at line N'."""
-
-    line: int
-    label: str
 
 
 class _Parser:

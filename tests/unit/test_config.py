@@ -442,6 +442,23 @@ def test_admin_beyond_loopback_requires_admin_users(endpoint: str) -> None:
 
 
 @pytest.mark.usefixtures("all_landed")
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "tcp:8081:interface=127.0.0.1",
+        "tcp:8081:interface=localhost",
+        "tcp:8081:127.0.0.2:50",
+        "tcp6:8081:interface=\\:\\:1",
+        "ssl:8443:privateKey=k.pem:interface=127.0.0.1",
+        "unix:/run/ajpbalancer.sock",
+    ],
+)
+def test_admin_on_loopback_or_a_unix_socket_needs_no_users(endpoint: str) -> None:
+    admin = ok(f"[ajpbalancer]\nadmin = {endpoint}\n" + FRONT).settings.admin
+    assert admin is not None and admin.description == endpoint
+
+
+@pytest.mark.usefixtures("all_landed")
 def test_admin_beyond_loopback_with_admin_users_is_fine() -> None:
     settings_ = ok("[ajpbalancer]\nadmin = tcp:8081\nadmin_users = etc/u\n" + FRONT).settings
     assert settings_.admin_users == "etc/u"
@@ -576,6 +593,11 @@ def test_proxy_pass_match_bad_regex_quotes_the_re_message() -> None:
 def test_proxy_pass_match_exclusion() -> None:
     rule = ok(FRONT + "ProxyPassMatch = \\.png$ !\n").frontends[0].rules[0]
     assert (rule.kind, rule.target, rule.regex is not None) == (RuleKind.REGEX, None, True)
+
+
+def test_back_reference_zero_is_the_whole_match_as_in_apache() -> None:
+    rule = ok(FRONT + "ProxyPassMatch = ^/x/.*$ http://h/y$0\n").frontends[0].rules[0]
+    assert rule.target is not None and rule.target.path == "/y$0"
 
 
 def test_back_reference_beyond_the_groups_is_an_error() -> None:
