@@ -143,7 +143,7 @@ def test_keep_alive_reuses_member_connections(balanced: ProxyProcess) -> None:
 
 
 def test_query_string_and_method_pass_unchanged(balanced: ProxyProcess) -> None:
-    resp, body = balanced.get("/app/echo?a=1&b=%20x", method="PATCH")
+    _resp, body = balanced.get("/app/echo?a=1&b=%20x", method="PATCH")
     seen = json.loads(body)
     assert (seen["method"], seen["query"], seen["uri"]) == ("PATCH", "a=1&b=%20x", "/app/echo")
 
