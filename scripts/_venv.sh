@@ -1,0 +1,29 @@
+# Shared by scripts/demo and scripts/test: Debian packages when root, then the venv.
+# shellcheck shell=bash
+
+# apt_install PKG...: install the Debian packages that are missing (root only).
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing Debian packages: ${missing[*]} (run as root, or install them, first)" >&2
+    return 1
+  fi
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  INSTALLED_NOW+=("${missing[@]}")
+}
+
+# make_venv EXTRAS: create .venv (or $AJPB_VENV) and install the project into it.
+make_venv() {
+  VENV=${AJPB_VENV:-.venv}
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  # compat mode puts the checkout on sys.path, so twistd finds twisted/plugins here.
+  "$VENV/bin/python" -m pip install -q -e ".$1" --config-settings editable_mode=compat
+}
+
+INSTALLED_NOW=()
