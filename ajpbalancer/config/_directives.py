@@ -43,6 +43,9 @@ DIRECTIVES: tuple[Directive, ...] = (
     Directive("admin_users", SectionKind.SETTINGS, False, "etc/admin.htpasswd", "PATH"),
     Directive("access_log", SectionKind.SETTINGS, False, "-", "- | off | PATH"),
     Directive("ProxyTimeout", SectionKind.SETTINGS, False, "300", "SECONDS"),
+    Directive(
+        "demo", SectionKind.SETTINGS, True, "http://127.0.0.1:18081 route=demo1", "URL route=NAME"
+    ),
     Directive("listen", SectionKind.FRONTEND, True, "tcp:8080", "ENDPOINT"),
     Directive(
         "ProxyPass",

@@ -217,10 +217,20 @@ class Frontend:
 
 
 @dataclass(frozen=True, slots=True)
+class DemoBackend:
+    """A built-in demo member started in-process (``demo`` in ``[ajpbalancer]``)."""
+
+    url: URL
+    route: str
+    where: Location
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """The ``[ajpbalancer]`` section: process-wide settings."""
 
     workers: int = 1
+    demo: tuple[DemoBackend, ...] = ()
     admin: Listen | None = None
     admin_users: str | None = None
     access_log: str = "-"

@@ -35,6 +35,7 @@ from ajpbalancer.config._model import (
     BalancerParams,
     Config,
     CookieRule,
+    DemoBackend,
     Frontend,
     Listen,
     Location,
@@ -236,7 +237,16 @@ class _Parser:
         values: dict[str, Any] = {}
         admin_line: int | None = None
         users_line: int | None = None
+        demo: list[DemoBackend] = []
         for directive, entry, lines in self.entries(section, SectionKind.SETTINGS):
+            if directive.name == "demo":
+                for value in lines:
+                    backend = self.demo_backend(value)
+                    if backend is not None:
+                        demo.append(backend)
+                values["demo"] = tuple(demo)
+                self.stage(entry.line, directive.name, directive.name, directive.name)
+                continue
             line = lines[0].line
             word = self.one_word(directive, lines[0])
             if word is None:
@@ -274,6 +284,34 @@ class _Parser:
         if admin_line is None and users_line is not None:
             self.problem(users_line, "admin_users", "has no effect without admin")
         return replace(Settings(), **values)
+
+    def demo_backend(self, value: ValueLine) -> DemoBackend | None:
+        """``URL route=NAME``: a demo member this process runs itself, on loopback only."""
+        try:
+            words = v.split_words(value.text)
+            if not words:
+                raise v.InvalidValueError("expected URL route=NAME")
+            url = v.url(words[0])
+            if url.scheme is not Scheme.HTTP:
+                raise v.InvalidValueError(f"a demo backend URL must be http://, got {words[0]!r}")
+            if url.port is None:
+                raise v.InvalidValueError(f"a demo backend URL needs a port, got {words[0]!r}")
+            if not (url.host.startswith("127.") or url.host in ("localhost", "::1")):
+                raise v.InvalidValueError(
+                    f"a demo backend listens on loopback only, not {url.host!r}"
+                )
+            route = ""
+            for word in words[1:]:
+                key, eq, text = word.partition("=")
+                if key.lower() != "route" or not eq or not text:
+                    raise v.InvalidValueError(f"unknown demo parameter {word!r} (only route=NAME)")
+                route = v.token("route", text)
+            if not route:
+                raise v.InvalidValueError("a demo backend needs route=NAME")
+        except v.InvalidValueError as e:
+            self.problem(value.line, "demo", str(e))
+            return None
+        return DemoBackend(url, route, self.at(value.line))
 
     def workers(self, line: int, word: str) -> int | None:
         if word.lower() == "auto":

@@ -18,6 +18,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 
 from ajpbalancer.config import URL, Config, Scheme
+from ajpbalancer.demo import demo_service
 from ajpbalancer.frontend import FrontendProtocol
 from ajpbalancer.proxy._accesslog import AccessLog
 from ajpbalancer.proxy._exchange import FrontendContext
@@ -116,6 +117,10 @@ class ProxyService(MultiService):
             access_log=self.access_log,
             server_name=socket.gethostname().encode("idna"),
         )
+        for backend in self.config.settings.demo:
+            demo = demo_service(self.reactor, backend)
+            demo.setName(f"demo {backend.route}")
+            demo.setServiceParent(self)
         for fe in self.config.frontends:
             factory = FrontendFactory(self.reactor, self.runtime.contexts[fe.name])
             self.factories[fe.name] = factory

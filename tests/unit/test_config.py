@@ -1287,6 +1287,7 @@ def test_summary_uses_singular_for_one() -> None:
 def test_public_api_is_pinned() -> None:
     assert sorted(ajpbalancer.config.__all__) == sorted(
         [
+            "DemoBackend",
             "HC_METHODS",
             "LANDED",
             "LANDS_WITH",
@@ -1379,3 +1380,33 @@ def test_parse_returns_a_config_or_raises_config_error_only(text: str) -> None:
         assert all(re.match(r"f\.ini:\d+: \S", str(p)) for p in e.problems)
     else:
         assert config.frontends
+
+
+# -- demo backends ------------------------------------------------------------------------------
+
+
+def test_demo_lines_become_demo_backends_with_routes() -> None:
+    config = ok(
+        "[ajpbalancer]\ndemo = http://127.0.0.1:18081 route=demo1\n"
+        "       http://127.0.0.2:18082 route=demo2\n" + FRONT
+    )
+    demo = config.settings.demo
+    assert [(str(d.url), d.route, d.where.line) for d in demo] == [
+        ("http://127.0.0.1:18081", "demo1", 2),
+        ("http://127.0.0.2:18082", "demo2", 3),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("http://127.0.0.1:18081", "a demo backend needs route=NAME"),
+        ("http://127.0.0.1 route=a", "a demo backend URL needs a port"),
+        ("http://10.0.0.1:80 route=a", "a demo backend listens on loopback only"),
+        ("https://127.0.0.1:443 route=a", "a demo backend URL must be http://"),
+        ("http://127.0.0.1:1 rout=a", "unknown demo parameter 'rout=a'"),
+    ],
+)
+def test_bad_demo_lines_are_reported_with_their_line(line: str, message: str) -> None:
+    found = problems("[ajpbalancer]\ndemo = " + line + "\n" + FRONT)
+    assert any(p.startswith("lb.ini:2: demo: " + message) for p in found), found
