@@ -105,8 +105,9 @@ class Router:
                 if rule.target is None:
                     return None
                 mapped = _substitute(rule.target.path, m, path)
-            if not mapped:
-                mapped = "/"
+            if not mapped.startswith("/"):
+                # "balancer://c$1" with $1 = "x" must not become host "cx": it is a path.
+                mapped = "/" + mapped
             if _UNSAFE.search(mapped) is not None:
                 raise RoutingError("unsafe characters in the mapped path")
             return RouteMatch(rule, rule.target, mapped)
