@@ -91,7 +91,7 @@ class ChunkedReader:
         end = data.find(b"\n", pos)
         if end < 0:
             self._line += data[pos:]
-            if len(self._line) > limit:
+            if len(self._line) > limit + 1:  # + 1: the CR of a CRLF whose LF is still to come
                 raise self._error("chunked framing line too long")
             return None, len(data)
         line = self._line + data[pos : end + 1]
