@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
+
 from twisted.internet.error import TimeoutError as ConnectTimeoutError
 from twisted.python.failure import Failure
 
+from ajpbalancer.proxy import AccessLog
 from tests.unit.proxyharness import Harness, response
 
 GET = b"GET /app/x HTTP/1.1\r\nHost: www.example\r\n\r\n"
@@ -392,3 +395,106 @@ def test_idle_client_connection_is_closed_after_the_idle_timeout() -> None:
     assert not client.closed
     h.reactor.advance(2)
     assert client.closed
+
+
+def _direct(params: str) -> Harness:
+    return Harness(
+        "[ajpbalancer]\naccess_log = off\n[frontend]\nlisten = tcp:1\n"
+        f"ProxyPass = / http://127.0.0.2:8080/ {params}\n"
+    )
+
+
+def test_max_caps_member_connections_and_queues_the_rest() -> None:
+    h = _direct("max=1 connectiontimeout=5")
+    p1, c1 = h.client(port=40001)
+    p2, c2 = h.client(port=40002)
+    p1.dataReceived(GET)
+    p2.dataReceived(GET)
+    assert len(h.pending_connects()) == 1
+    member = h.accept_member()
+    assert member.sent().startswith(b"GET ")
+    member.reply(response(b"first"))
+    # The queued request gets the same connection as soon as it is free.
+    assert member.sent().startswith(b"GET ")
+    member.reply(response(b"second"))
+    assert c1.value().endswith(b"first")
+    assert c2.value().endswith(b"second")
+    assert len(h.reactor.tcpClients) == 1
+
+
+def test_waiting_for_a_free_connection_ends_in_503_after_connectiontimeout() -> None:
+    h = _direct("max=1 connectiontimeout=5")
+    p1, _c1 = h.client(port=40001)
+    p2, c2 = h.client(port=40002)
+    p1.dataReceived(GET)
+    h.accept_member()
+    p2.dataReceived(GET)
+    h.reactor.advance(4.9)
+    assert c2.value() == b""
+    h.reactor.advance(0.2)
+    assert c2.value().startswith(b"HTTP/1.1 503 ")
+
+
+def test_disablereuse_closes_the_member_connection_after_each_request() -> None:
+    h = _direct("disablereuse=on")
+    proto, _client = h.client()
+    proto.dataReceived(GET)
+    member = h.accept_member()
+    member.reply(response())
+    assert member.transport.closed
+    proto.dataReceived(GET)
+    assert len(h.pending_connects()) == 1
+
+
+def test_pooled_connection_idle_longer_than_ttl_is_closed_not_reused() -> None:
+    h = _direct("ttl=10")
+    proto, _client = h.client()
+    proto.dataReceived(GET)
+    member = h.accept_member()
+    member.reply(response())
+    h.reactor.advance(11)
+    assert member.transport.closed
+    proto.dataReceived(GET)
+    assert len(h.pending_connects()) == 1
+
+
+def test_pooled_connection_within_ttl_is_reused() -> None:
+    h = _direct("ttl=10")
+    proto, _client = h.client()
+    proto.dataReceived(GET)
+    member = h.accept_member()
+    member.reply(response())
+    h.reactor.advance(5)
+    proto.dataReceived(GET)
+    assert h.pending_connects() == []
+    assert member.sent().startswith(b"GET ")
+
+
+def test_bytes_after_a_complete_response_discard_the_connection() -> None:
+    h = _direct("")
+    proto, client = h.client()
+    proto.dataReceived(GET)
+    member = h.accept_member()
+    member.reply(response(b"ok") + b"HTTP/1.1 200 OK\r\n")
+    assert client.value().endswith(b"\r\n\r\nok")
+    assert member.transport.closed
+    proto.dataReceived(GET)
+    assert len(h.pending_connects()) == 1
+
+
+def test_access_log_line_has_combined_format_and_member() -> None:
+    class Clock:
+        def time(self) -> float:
+            return 0.0
+
+    stream = io.StringIO()
+    h = Harness(access_log=AccessLog(stream, clock=Clock()))
+    proto, _client = h.client()
+    proto.dataReceived(
+        b"GET /app/x HTTP/1.1\r\nHost: x\r\nReferer: http://r/\r\nUser-Agent: t\r\n\r\n"
+    )
+    member = h.accept_member()
+    member.reply(response(b"12345"))
+    line = stream.getvalue()
+    assert line.startswith("127.0.0.1 - - [01/Jan/1970:")
+    assert line.endswith('] "GET /app/x HTTP/1.1" 200 5 "http://r/" "t" http://127.0.0.3:8080\n')
