@@ -94,6 +94,8 @@ def request_headers(
             out.append(
                 (b"X-Forwarded-Host", client_host if xfh is None else xfh + b", " + client_host)
             )
+        elif xfh is not None:  # no Host (HTTP/1.0): nothing to add, but keep the client's
+            out.append((b"X-Forwarded-Host", xfh))
         out.append(
             (b"X-Forwarded-Server", server_name if xfs is None else xfs + b", " + server_name)
         )
