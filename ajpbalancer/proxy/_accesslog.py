@@ -18,7 +18,7 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 def _escape(value: bytes) -> str:
     """Quote-safe, printable text, as Apache's log escaping does."""
     text = value.decode("latin-1")
-    if text.isprintable() and '"' not in text and "\\" not in text:
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
         return text
     out = []
     for ch in text:
