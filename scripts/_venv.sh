@@ -17,13 +17,14 @@ apt_install() {
   INSTALLED_NOW+=("${missing[@]}")
 }
 
-# make_venv EXTRAS: create .venv (or $AJPB_VENV) and install the project into it.
+# make_venv EXTRAS: create .venv (or $AJPB_VENV) and install the project into it, as a
+# user would (a built wheel, so twistd finds the plugin in site-packages).
 make_venv() {
   VENV=${AJPB_VENV:-.venv}
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip
-  # compat mode puts the checkout on sys.path, so twistd finds twisted/plugins here.
-  "$VENV/bin/python" -m pip install -q -e ".$1" --config-settings editable_mode=compat
+  "$VENV/bin/python" -m pip install -q --force-reinstall --no-deps .
+  "$VENV/bin/python" -m pip install -q ".$1"
 }
 
 INSTALLED_NOW=()
