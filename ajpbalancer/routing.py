@@ -47,8 +47,13 @@ def remove_dot_segments(path: str) -> str:
     path = _DOT.sub(".", path)
     out: list[str] = []
     segments = path.split("/")
-    for i, seg in enumerate(segments):
+    for i, raw in enumerate(segments):
         last = i == len(segments) - 1
+        # Tomcat drops ";params" from each segment before resolving dot-segments, so
+        # "..;x" is ".." to a member: treat it as one here too.
+        seg = raw.split(";", 1)[0] if ";" in raw else raw
+        if seg not in (".", ".."):
+            seg = raw
         if seg == ".":
             if last:
                 out.append("")

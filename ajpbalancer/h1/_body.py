@@ -177,6 +177,8 @@ def _is_chunked(headers: list[tuple[bytes, bytes]], status: int) -> bool | None:
     codings = [c.lower() for c in header_values(headers, b"transfer-encoding")]
     if codings == [b"chunked"]:
         return True
+    if codings.count(b"chunked") > 1:
+        raise HTTPProtocolError("chunked applied more than once", status)
     if codings and codings[-1] == b"chunked":
         # A coding under chunked (gzip, chunked) is valid HTTP but not something we
         # forward to members that cannot be asked whether they accept it.

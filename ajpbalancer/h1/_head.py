@@ -18,7 +18,7 @@ Headers = list[tuple[bytes, bytes]]
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _FIELD_VALUE_BAD = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-_TARGET = re.compile(rb"[\x21-\x7e]+")
+_TARGET = re.compile(rb"[\x21\x22\x24-\x7e]+")  # visible ASCII except "#" (no fragments)
 _VERSION = re.compile(rb"HTTP/[0-9]\.[0-9]")
 _STATUS = re.compile(rb"[0-9]{3}")
 _OWS = b" \t"

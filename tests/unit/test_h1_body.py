@@ -487,7 +487,7 @@ def test_request_with_both_content_length_and_transfer_encoding_is_refused(
         (b"", 400),
         (b",", 400),
         (b"gzip, chunked", 501),
-        (b"chunked, chunked", 501),
+        (b"chunked, chunked", 400),
         (b"identity, chunked", 501),
     ],
 )

@@ -106,10 +106,18 @@ def test_every_tchar_is_allowed_in_a_method() -> None:
         assert parse_request_head(head(method + b" / HTTP/1.1")).method == method
 
 
-def test_every_visible_ascii_byte_is_allowed_in_the_target() -> None:
+def test_every_visible_ascii_byte_but_hash_is_allowed_in_the_target() -> None:
     for byte in range(0x21, 0x7F):
+        if byte == ord("#"):
+            continue
         target = b"/" + bytes([byte])
         assert parse_request_head(head(b"GET " + target + b" HTTP/1.1")).target == target
+
+
+def test_a_fragment_in_the_target_is_refused() -> None:
+    with pytest.raises(HTTPProtocolError) as info:
+        parse_request_head(head(b"GET /a#frag HTTP/1.1"))
+    assert info.value.status == 400
 
 
 def test_header_get_is_case_insensitive_and_returns_the_first() -> None:
@@ -355,7 +363,7 @@ value_st = st.binary(max_size=40).map(
 )
 fields_st = st.lists(st.tuples(name_st, value_st), max_size=12)
 target_st = st.text(
-    alphabet="".join(chr(c) for c in range(0x21, 0x7F)), min_size=1, max_size=40
+    alphabet="".join(chr(c) for c in range(0x21, 0x7F) if c != ord("#")), min_size=1, max_size=40
 ).map(lambda t: ("/" + t).encode())
 
 

@@ -325,3 +325,18 @@ def test_remove_dot_segments_leaves_no_dot_segment_and_an_absolute_path(
 def test_remove_dot_segments_is_idempotent(segments: list[str]) -> None:
     once = remove_dot_segments("/" + "/".join(segments))
     assert remove_dot_segments(once) == once
+
+
+@pytest.mark.parametrize(
+    ("path", "normalised"),
+    [
+        ("/app/..;/manager", "/manager"),
+        ("/app/..;jsessionid=x/manager", "/manager"),
+        ("/app/.;x/y", "/app/y"),
+        ("/app/a;b/c", "/app/a;b/c"),
+    ],
+)
+def test_dot_segments_with_path_parameters_are_resolved_as_tomcat_does(
+    path: str, normalised: str
+) -> None:
+    assert remove_dot_segments(path) == normalised
