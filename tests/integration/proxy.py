@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 START_TIMEOUT = 20.0
@@ -39,8 +40,24 @@ class ProxyError(Exception):
 class ProxyProcess:
     """One ajpbalancer process serving ``config`` (a string with ``{port}`` for the frontend)."""
 
-    def __init__(self, config: str, workdir: Path, *, port: int | None = None) -> None:
+    def __init__(
+        self,
+        config: str,
+        workdir: Path,
+        *,
+        port: int | None = None,
+        unix_socket: Path | None = None,
+        twistd_path: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        """``unix_socket``: wait for this socket path to accept instead of the TCP port;
+        ``twistd_path``: run this twistd instead of `twistd()`; ``env``: the process's
+        whole environment instead of this one's.
+        """
         self.port = port if port is not None else free_port()
+        self.unix_socket = unix_socket
+        self.twistd_path = twistd_path
+        self.env = dict(env) if env is not None else None
         self.workdir = workdir
         self.config_path = workdir / "lb.ini"
         self.config_path.write_text(config.replace("{port}", str(self.port)))
@@ -51,7 +68,7 @@ class ProxyProcess:
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [
-                twistd(),
+                self.twistd_path or twistd(),
                 "-n",
                 "--pidfile",
                 str(self.workdir / "twistd.pid"),
@@ -63,19 +80,30 @@ class ProxyProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            env=self.env,
         )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise ProxyError(f"ajpbalancer exited {self.process.returncode}:\n{self.log()}")
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5),
-            ):
+            if self._accepts():
                 return self
             time.sleep(0.05)
         self.stop()
         raise ProxyError(f"ajpbalancer did not listen within {START_TIMEOUT}s:\n{self.log()}")
+
+    def _accepts(self) -> bool:
+        """Whether the frontend (the TCP port, or ``unix_socket`` when given) accepts."""
+        with contextlib.suppress(OSError):
+            if self.unix_socket is None:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return True
+            else:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                    s.settimeout(0.5)
+                    s.connect(str(self.unix_socket))
+                    return True
+        return False
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
