@@ -180,11 +180,18 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Venv:
     # Twisted's own directory holds a copy too; either way it is not the checkout's.
     shipped = zipfile.ZipFile(wheel).read("twisted/plugins/ajpbalancer_plugin.py")
     assert plugin.is_relative_to(root) or (
-        not plugin.resolve().is_relative_to(ROOT) and plugin.read_bytes() == shipped
+        not in_checkout(plugin) and plugin.read_bytes() == shipped
     ), plugin
     assert not twisted_init.is_relative_to(root), twisted_init
-    assert not any((workdir / p).resolve().is_relative_to(ROOT) for p in path), path
+    assert not any(in_checkout(workdir / p) for p in path), path
     return made
+
+
+def in_checkout(path: Path) -> bool:
+    """Whether ``path`` is the checkout's source (the test environment, even inside it, is not)."""
+    resolved = path.resolve()
+    environment = Path(sys.prefix).resolve()
+    return resolved.is_relative_to(ROOT) and not resolved.is_relative_to(environment)
 
 
 # -- the wheel's contents --------------------------------------------------------------------
