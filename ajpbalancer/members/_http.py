@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
+from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure as TwistedFailure
 from zope.interface import implementer
@@ -31,6 +31,7 @@ from ajpbalancer.h1 import (
     response_body_reader,
 )
 from ajpbalancer.members._errors import Failure, MemberError
+from ajpbalancer.members._timer import IdleTimer
 
 if TYPE_CHECKING:
     from ajpbalancer.members._sink import ResponseSink
@@ -70,7 +71,6 @@ class HTTPMemberConnection(Protocol):
         lost: Callable[[HTTPMemberConnection], None],
     ) -> None:
         self._reactor = reactor
-        self._timeout = timeout
         self._release = release
         self._lost = lost
         self.sink: ResponseSink | None = None
@@ -87,8 +87,7 @@ class HTTPMemberConnection(Protocol):
         self._request_done = True
         self._body_sent = False
         self._paused = False
-        self._last_activity = 0.0
-        self._timer: IDelayedCall | None = None
+        self._timer = IdleTimer(reactor, timeout, self._timed_out)
         self._producer_registered = False
 
     # -- Twisted callbacks -------------------------------------------------------------
@@ -101,7 +100,7 @@ class HTTPMemberConnection(Protocol):
             # Bytes from a member with no request outstanding: it is out of step.
             self._discard()
             return
-        self._last_activity = self._reactor.seconds()
+        self._timer.touch()
         try:
             if self._reader is None and not self._head_seen:
                 self._buf += data
@@ -130,7 +129,7 @@ class HTTPMemberConnection(Protocol):
 
     def connectionLost(self, reason: TwistedFailure | None = None) -> None:
         self.closed = True
-        self._cancel_timer()
+        self._timer.stop()
         sink = self.sink
         if sink is not None:
             if self._head_seen and isinstance(self._reader, CloseDelimitedReader):
@@ -163,19 +162,18 @@ class HTTPMemberConnection(Protocol):
         self._body_mode = body_mode
         self._body_sent = False
         self._request_done = body_mode == BODY_NONE
-        self._last_activity = self._reactor.seconds()
         if not self._request_done:
             stream(self.transport).registerProducer(_RequestBodyProducer(self), True)
             self._producer_registered = True
         self.transport.write(head)
-        self._arm_timer()
+        self._timer.start()
 
     def write_body(self, data: bytes) -> None:
         assert self.transport is not None
         if not data or self.closed:
             return
         self._body_sent = True
-        self._last_activity = self._reactor.seconds()
+        self._timer.touch()
         if self._body_mode == BODY_CHUNKED:
             self.transport.writeSequence([b"%x\r\n" % len(data), data, b"\r\n"])
         else:
@@ -196,19 +194,19 @@ class HTTPMemberConnection(Protocol):
     def pause_response(self) -> None:
         """The client reads slowly: stop reading from the member."""
         if not self._paused and self.transport is not None:
-            self._paused = True
+            self._paused = self._timer.paused = True
             stream(self.transport).pauseProducing()
 
     def resume_response(self) -> None:
         if self._paused and self.transport is not None:
-            self._paused = False
-            self._last_activity = self._reactor.seconds()
+            self._paused = self._timer.paused = False
+            self._timer.touch()
             stream(self.transport).resumeProducing()
 
     def abort(self) -> None:
         """The client went away: drop the member connection and say nothing more."""
         self.sink = None
-        self._cancel_timer()
+        self._timer.stop()
         self._unregister_producer()
         if self.transport is not None and not self.closed:
             stream(self.transport).abortConnection()
@@ -247,7 +245,7 @@ class HTTPMemberConnection(Protocol):
         assert sink is not None
         self.sink = None
         self._reader = None
-        self._cancel_timer()
+        self._timer.stop()
         if self._paused:
             self.resume_response()
         reusable = self._keep_alive and self._request_done and not rest and not self.closed
@@ -260,7 +258,7 @@ class HTTPMemberConnection(Protocol):
     def _fail(self, error: MemberError) -> None:
         sink = self.sink
         self.sink = None
-        self._cancel_timer()
+        self._timer.stop()
         self._discard()
         if sink is not None:
             sink.member_failed(error)
@@ -275,29 +273,13 @@ class HTTPMemberConnection(Protocol):
             self._producer_registered = False
             stream(self.transport).unregisterProducer()
 
-    def _arm_timer(self) -> None:
-        if self._timer is None or not self._timer.active():
-            self._timer = self._reactor.callLater(self._timeout, self._check_timeout)
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
-
-    def _check_timeout(self) -> None:
-        self._timer = None
+    def _timed_out(self) -> None:
         if self.sink is None:
-            return
-        now = self._reactor.seconds()
-        idle = now - self._last_activity
-        if self._paused or idle < self._timeout:
-            wait = self._timeout if self._paused else self._timeout - idle
-            self._timer = self._reactor.callLater(wait, self._check_timeout)
             return
         self._fail(
             MemberError(
                 Failure.TIMEOUT,
-                f"member did not answer within {self._timeout:g}s",
+                f"member did not answer within {self._timer.timeout:g}s",
                 request_sent=True,
                 response_started=self._head_seen,
             )
