@@ -19,6 +19,7 @@ class Failure(Enum):
     TIMEOUT = 504  # no answer within timeout
     BROKEN = 502  # closed or reset before the response was complete
     PROTOCOL = 502  # the member's answer was malformed
+    REJECTED = 400  # the request cannot be expressed to this member (AJP header overflow)
 
 
 class MemberError(AJPBalancerError):
@@ -31,13 +32,11 @@ class MemberError(AJPBalancerError):
         *,
         request_sent: bool = False,
         response_started: bool = False,
+        status: int | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.request_sent = request_sent
         self.response_started = response_started
-
-    @property
-    def status(self) -> int:
-        return self.kind.value
+        self.status = kind.value if status is None else status

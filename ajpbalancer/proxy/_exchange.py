@@ -32,7 +32,7 @@ from ajpbalancer.members import (
     MemberError,
 )
 from ajpbalancer.proxy._accesslog import AccessLog
-from ajpbalancer.proxy._headers import request_headers, response_headers
+from ajpbalancer.headers import request_headers, response_headers
 from ajpbalancer.proxy._workers import BalancerRuntime, Worker
 from ajpbalancer.routing import Router, RoutingError, split_target
 

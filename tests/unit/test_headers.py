@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ajpbalancer.h1 import Headers, HTTPProtocolError
-from ajpbalancer.proxy._headers import (
+from ajpbalancer.headers import (
     HOP_BY_HOP,
     connection_tokens,
     request_headers,

@@ -1,4 +1,4 @@
-"""Header hygiene between client and HTTP member, as mod_proxy_http does it.
+"""Header hygiene between client and member, as mod_proxy_http does it (sans-I/O).
 
 Requests: hop-by-hop fields and every field named in ``Connection`` are removed, framing
 fields are recomputed from the body actually sent, ``Host`` is the member's unless
