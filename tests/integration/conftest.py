@@ -4,8 +4,10 @@
 ports on both addresses (18080/18009 when free), once per session and in parallel;
 ``tomcat_node1`` and ``tomcat_node2`` are its two members. ``tomcat_factory`` makes extra
 nodes owned by one test (for kill/pause fault injection, secrets, packet sizes), stopped
-when the test ends. A node that cannot start fails the test, never skips it: CI must go
-red when Tomcat cannot run. Every test under this directory is marked ``integration``.
+when the test ends. ``apache_factory`` starts Apache httpd instances (the reference proxy,
+see ``apache.py``) owned by one test. A node or an httpd that cannot start fails the test,
+never skips it: CI must go red when Tomcat or Apache cannot run. Every test under this
+directory is marked ``integration``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from .apache import Apache, ApacheError
 from .tomcat import Tomcat, TomcatError, find_free_ports, start_all
 
 NODE_ADDRESSES = {"node1": "127.0.0.2", "node2": "127.0.0.3"}
@@ -106,3 +109,43 @@ def tomcat_factory() -> Iterator[Callable[..., list[Tomcat]]]:
     finally:
         for node in started:
             node.close()
+
+
+# --- Apache httpd, the reference proxy ----------------------------------------------------
+
+
+@pytest.fixture
+def apache_factory(tmp_path: Path) -> Iterator[Callable[..., Apache]]:
+    """Start Apache httpd instances owned by one test: ``apache_factory(proxy_config=...)``.
+
+    Arguments go to `Apache` (``listen``, ``port``, ``proxy_config``, ``tls``, ``cert``,
+    ``base_dir``). Without ``port`` each instance gets a free one, and a fresh one when
+    another process won the race for it. Without ``base_dir`` the ServerRoot is
+    ``tmp_path/apacheN``, so its config and logs outlive a failed test. Every instance is
+    stopped after the test. httpd missing or not starting fails the test, never skips.
+    """
+    started: list[Apache] = []
+
+    def factory(*args: Any, **options: Any) -> Apache:
+        error: ApacheError | None = None
+        fixed_port = len(args) > 1 or options.get("port") is not None
+        for _ in range(START_ATTEMPTS):
+            kwargs = dict(options)
+            if kwargs.get("base_dir") is None:
+                kwargs["base_dir"] = tmp_path / f"apache{len(started)}"
+            apache = Apache(*args, **kwargs)
+            started.append(apache)
+            try:
+                return apache.start()
+            except ApacheError as exc:
+                apache.close()
+                error = exc
+                if not exc.bind_failed or fixed_port:
+                    break
+        pytest.fail(f"Apache httpd could not start: {error}", pytrace=False)
+
+    try:
+        yield factory
+    finally:
+        for apache in started:
+            apache.close()
