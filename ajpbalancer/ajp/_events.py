@@ -1,0 +1,303 @@
+"""The AJP13 events: immutable values, each validated when it is constructed.
+
+A connection object turns events into bytes (``send``) and bytes into events
+(``receive_data``). An invalid event cannot exist: constructing one raises
+`LocalProtocolError` (the codec re-raises it as `RemoteProtocolError` when the invalid
+value came from the peer). Header names and values, and every string field, are ``bytes``.
+
+Web server to container: `ForwardRequest`, `RequestBody`, `CPing`.
+Container to web server: `SendHeaders`, `SendBodyChunk`, `GetBodyChunk`, `EndResponse`,
+`CPong`. Either side: `ConnectionClosed` (the peer closed the connection).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import ClassVar, Final
+
+from ajpbalancer.ajp._errors import LocalProtocolError
+
+Headers = tuple[tuple[bytes, bytes], ...]
+
+_TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_VERSION: Final = re.compile(rb"HTTP/[0-9]\.[0-9]")
+_DIGITS: Final = re.compile(rb"[0-9]+")
+# A field value / reason phrase / free text: no control characters except TAB, no DEL.
+_TEXT_BAD: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+# A request path: no control characters, no space, no DEL, no '?' (the query travels apart).
+_URI_BAD: Final = re.compile(rb"[\x00-\x20\x7f?]")
+# Addresses, names, the query string: visible bytes only.
+_VISIBLE_BAD: Final = re.compile(rb"[\x00-\x20\x7f]")
+# A PEM certificate (chain): lines, so CR, LF and TAB are allowed; no other controls.
+_PEM_BAD: Final = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _bytes(name: str, value: object) -> bytes:
+    if not isinstance(value, bytes):
+        raise LocalProtocolError(f"{name} must be bytes, not {type(value).__name__}")
+    return value
+
+
+def _check(name: str, value: object, bad: re.Pattern[bytes]) -> None:
+    if bad.search(_bytes(name, value)) is not None:
+        raise LocalProtocolError(f"invalid byte in {name}: {value!r}")
+
+
+def _check_optional(name: str, value: object, bad: re.Pattern[bytes]) -> None:
+    if value is not None:
+        _check(name, value, bad)
+
+
+def _uint16(name: str, value: object, low: int = 0, high: int = 0xFFFF) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise LocalProtocolError(f"{name} must be an integer {low}..{high}, not {value!r}")
+
+
+def _headers(name: str, value: object) -> Headers:
+    """Validate a header list; returns it as a tuple of 2-tuples."""
+    if not isinstance(value, (tuple, list)):
+        raise LocalProtocolError(f"{name} must be a tuple of (name, value) pairs")
+    out = tuple(value)
+    for pair in out:
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise LocalProtocolError(f"{name} must be a tuple of (name, value) pairs")
+        hname, hvalue = pair
+        if _TOKEN.fullmatch(_bytes("a header name", hname)) is None:
+            raise LocalProtocolError(f"invalid header name {hname!r}")
+        _check(f"header {hname!r}", hvalue, _TEXT_BAD)
+    return out
+
+
+class Event:
+    """Base of every AJP event."""
+
+    __slots__ = ()
+
+    wire_name: ClassVar[str]
+    """The message's name in the AJP13 documentation."""
+
+
+# --- Web server to container ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ForwardRequest(Event):
+    """A FORWARD_REQUEST: the request line, the client and server, headers, attributes.
+
+    ``uri`` is the path only (``/...`` or ``*``): no query (it goes in ``query_string``),
+    no space, control byte or DEL. ``remote_host`` None is sent as the null string (the
+    container may then look the name up itself). ``headers`` go in order, repeated names
+    stay separate; at most one ``Content-Length``; ``Transfer-Encoding`` only as
+    ``chunked`` and never with a ``Content-Length``. The TLS fields need ``is_ssl``.
+    ``request_attributes`` are the ``req_attribute`` (0x0A) name/value pairs, in order.
+
+    Methods outside the AJP method table (PATCH, any extension) are sent as method byte
+    0xFF plus the ``stored_method`` attribute; decoding gives the method back here, so
+    ``stored_method`` never appears as a field.
+    """
+
+    wire_name: ClassVar[str] = "FORWARD_REQUEST"
+
+    method: bytes
+    protocol: bytes = b"HTTP/1.1"
+    uri: bytes
+    remote_addr: bytes
+    remote_host: bytes | None = None
+    server_name: bytes
+    server_port: int
+    is_ssl: bool
+    headers: Headers
+    secret: bytes | None = None
+    remote_user: bytes | None = None
+    auth_type: bytes | None = None
+    query_string: bytes | None = None
+    jvm_route: bytes | None = None
+    ssl_cert: bytes | None = None
+    ssl_cipher: bytes | None = None
+    ssl_session: bytes | None = None
+    ssl_key_size: int | None = None
+    request_attributes: Headers = ()
+    _body_length: int | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if _TOKEN.fullmatch(_bytes("method", self.method)) is None:
+            raise LocalProtocolError(f"invalid method {self.method!r}")
+        if _VERSION.fullmatch(_bytes("protocol", self.protocol)) is None:
+            raise LocalProtocolError(f"invalid protocol {self.protocol!r}")
+        uri = _bytes("uri", self.uri)
+        if not (uri.startswith(b"/") or uri == b"*") or _URI_BAD.search(uri) is not None:
+            raise LocalProtocolError(
+                f"uri must be a path starting with '/' (or '*'), without a query, spaces "
+                f"or control bytes: {uri!r}"
+            )
+        _check("remote_addr", self.remote_addr, _VISIBLE_BAD)
+        _check_optional("remote_host", self.remote_host, _VISIBLE_BAD)
+        _check("server_name", self.server_name, _VISIBLE_BAD)
+        _uint16("server_port", self.server_port)
+        if not isinstance(self.is_ssl, bool):
+            raise LocalProtocolError(f"is_ssl must be a bool, not {self.is_ssl!r}")
+        object.__setattr__(self, "headers", _headers("headers", self.headers))
+        for name in ("secret", "remote_user", "auth_type", "jvm_route"):
+            _check_optional(name, getattr(self, name), _TEXT_BAD)
+        _check_optional("query_string", self.query_string, _VISIBLE_BAD)
+        _check_optional("ssl_cert", self.ssl_cert, _PEM_BAD)
+        _check_optional("ssl_cipher", self.ssl_cipher, _VISIBLE_BAD)
+        _check_optional("ssl_session", self.ssl_session, _VISIBLE_BAD)
+        if self.ssl_key_size is not None:
+            _uint16("ssl_key_size", self.ssl_key_size)
+        if not self.is_ssl and (
+            self.ssl_cert is not None
+            or self.ssl_cipher is not None
+            or self.ssl_session is not None
+            or self.ssl_key_size is not None
+        ):
+            raise LocalProtocolError("ssl_cert, ssl_cipher, ssl_session, ssl_key_size need is_ssl")
+        attributes = self.request_attributes
+        if not isinstance(attributes, (tuple, list)):
+            raise LocalProtocolError("request_attributes must be a tuple of (name, value) pairs")
+        attributes = tuple(attributes)
+        for pair in attributes:
+            if not isinstance(pair, tuple) or len(pair) != 2:
+                raise LocalProtocolError("request_attributes must be (name, value) pairs")
+            aname, avalue = pair
+            if not _bytes("a request attribute name", aname) or _VISIBLE_BAD.search(aname):
+                raise LocalProtocolError(f"invalid request attribute name {aname!r}")
+            _check(f"request attribute {aname!r}", avalue, _TEXT_BAD)
+        object.__setattr__(self, "request_attributes", attributes)
+        object.__setattr__(self, "_body_length", _body_length(self.headers))
+
+    @property
+    def body_length(self) -> int | None:
+        """Bytes of request body: the Content-Length, 0 without one, None if chunked."""
+        return self._body_length
+
+
+def _body_length(headers: Headers) -> int | None:
+    """What the framing headers say; refuses every ambiguous combination (smuggling)."""
+    lengths: list[bytes] = []
+    encodings: list[bytes] = []
+    for name, value in headers:
+        if len(name) == 14 and name.lower() == b"content-length":
+            lengths.append(value)
+        elif len(name) == 17 and name.lower() == b"transfer-encoding":
+            encodings.append(value)
+    if encodings:
+        if lengths:
+            raise LocalProtocolError(
+                "a request cannot have both Content-Length and Transfer-Encoding"
+            )
+        if len(encodings) > 1 or encodings[0].strip(b" \t").lower() != b"chunked":
+            raise LocalProtocolError(
+                "Transfer-Encoding other than a single 'chunked' cannot be forwarded: "
+                f"{encodings!r}"
+            )
+        return None
+    if not lengths:
+        return 0
+    if len(lengths) > 1:
+        raise LocalProtocolError("a request cannot have more than one Content-Length header")
+    value = lengths[0].strip(b" \t")
+    if _DIGITS.fullmatch(value) is None:
+        raise LocalProtocolError(f"invalid Content-Length {lengths[0]!r}")
+    return int(value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestBody(Event):
+    """A request body packet; empty ``data`` is the end-of-body packet."""
+
+    wire_name: ClassVar[str] = "request body packet"
+
+    data: bytes
+
+    def __post_init__(self) -> None:
+        _bytes("data", self.data)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CPing(Event):
+    """CPING: is the container alive? It answers with CPONG."""
+
+    wire_name: ClassVar[str] = "CPING"
+
+
+# --- Container to web server ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendHeaders(Event):
+    """SEND_HEADERS: the response status, reason and headers.
+
+    ``status`` is 200..999: AJP13 has no interim (1xx) responses. ``reason`` is never
+    empty (Tomcat bug 45026: a null reason crashed mod_jk); a null or empty reason
+    received from a container becomes the status digits, which is what Tomcat sends.
+    """
+
+    wire_name: ClassVar[str] = "SEND_HEADERS"
+
+    status: int
+    reason: bytes
+    headers: Headers
+
+    def __post_init__(self) -> None:
+        _uint16("status", self.status, 200, 999)
+        reason = _bytes("reason", self.reason)
+        if not reason:
+            raise LocalProtocolError("reason must not be empty (send the status digits)")
+        _check("reason", reason, _TEXT_BAD)
+        object.__setattr__(self, "headers", _headers("headers", self.headers))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendBodyChunk(Event):
+    """SEND_BODY_CHUNK: response body bytes; empty ``data`` is an explicit flush."""
+
+    wire_name: ClassVar[str] = "SEND_BODY_CHUNK"
+
+    data: bytes
+
+    def __post_init__(self) -> None:
+        _bytes("data", self.data)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetBodyChunk(Event):
+    """GET_BODY_CHUNK: the container asks for up to ``length`` (1..65535) more body bytes."""
+
+    wire_name: ClassVar[str] = "GET_BODY_CHUNK"
+
+    length: int
+
+    def __post_init__(self) -> None:
+        _uint16("length", self.length, 1)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EndResponse(Event):
+    """END_RESPONSE: the response is complete; ``reuse`` says the connection may be reused."""
+
+    wire_name: ClassVar[str] = "END_RESPONSE"
+
+    reuse: bool
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.reuse, bool):
+            raise LocalProtocolError(f"reuse must be a bool, not {self.reuse!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CPong(Event):
+    """CPONG_REPLY: the answer to CPING."""
+
+    wire_name: ClassVar[str] = "CPONG_REPLY"
+
+
+# --- Either side ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionClosed(Event):
+    """The peer closed the connection (``receive_data(b"")``) where that is allowed."""
+
+    wire_name: ClassVar[str] = "connection close"

@@ -1,0 +1,347 @@
+"""Each AJP13 message as bytes: encoders from events, decoders from packet payloads.
+
+The encoders write exactly what mod_proxy_ajp (``ajp_marshal_into_msgb``, web server
+side) and Tomcat's ``AjpProcessor`` (container side) write. The decoders accept what
+those two write and refuse everything else with `RemoteProtocolError`: unknown codes,
+strings without their NUL, null strings where a value is required, counts that disagree
+with the bytes, trailing bytes. Whether a message is allowed *now* is not decided here
+but by the connection's state machine.
+"""
+
+from __future__ import annotations
+
+from struct import Struct
+from typing import Final
+
+from ajpbalancer.ajp._constants import (
+    ATTR_ARE_DONE,
+    ATTR_CONTEXT,
+    ATTR_REQ_ATTRIBUTE,
+    ATTR_SERVLET_PATH,
+    ATTR_SSL_KEY_SIZE,
+    ATTR_STORED_METHOD,
+    CPING,
+    CPONG_REPLY,
+    ENCODED_REQUEST_HEADER_CODES,
+    ENCODED_RESPONSE_HEADER_CODES,
+    END_RESPONSE,
+    FORWARD_REQUEST,
+    GET_BODY_CHUNK,
+    HEADER_CODE_MASK,
+    HEADER_CODE_PREFIX,
+    MAGIC_FROM_CONTAINER,
+    MAGIC_TO_CONTAINER,
+    MESSAGES_TO_CONTAINER,
+    METHOD_CODES,
+    METHODS_BY_CODE,
+    REQUEST_HEADERS_BY_CODE,
+    RESPONSE_HEADERS_BY_CODE,
+    SEND_BODY_CHUNK,
+    SEND_HEADERS,
+    STORED_METHOD,
+    STRING_ATTRIBUTES_IN_ORDER,
+)
+from ajpbalancer.ajp._errors import LocalProtocolError, RemoteProtocolError
+from ajpbalancer.ajp._events import (
+    CPing,
+    CPong,
+    EndResponse,
+    Event,
+    ForwardRequest,
+    GetBodyChunk,
+    RequestBody,
+    SendBodyChunk,
+    SendHeaders,
+)
+from ajpbalancer.ajp._packet import PacketWriter, Reader
+
+CPING_PACKET: Final = MAGIC_TO_CONTAINER + b"\x00\x01" + bytes([CPING])
+CPONG_PACKET: Final = MAGIC_FROM_CONTAINER + b"\x00\x01" + bytes([CPONG_REPLY])
+END_OF_BODY_PACKET: Final = MAGIC_TO_CONTAINER + b"\x00\x00"
+"""The end-of-body packet as the AJP13 document writes it (httpd sends ``00 02 00 00``)."""
+FLUSH_PACKET: Final = MAGIC_FROM_CONTAINER + b"\x00\x04" + bytes([SEND_BODY_CHUNK, 0, 0, 0])
+"""SEND_BODY_CHUNK of no bytes: an explicit flush (Tomcat's ``flushMessageArray``)."""
+END_RESPONSE_PACKETS: Final = {
+    True: MAGIC_FROM_CONTAINER + b"\x00\x02" + bytes([END_RESPONSE, 1]),
+    False: MAGIC_FROM_CONTAINER + b"\x00\x02" + bytes([END_RESPONSE, 0]),
+}
+
+_REQUEST_BODY_HEAD: Final = Struct(">2sHH")
+_BODY_CHUNK_HEAD: Final = Struct(">2sHBH")
+_GET_BODY_CHUNK: Final = Struct(">2sHBH")
+_LITERAL_NAME_LIMIT: Final = HEADER_CODE_PREFIX
+_BODY_CHUNK_OVERHEAD: Final = 4  # type byte, chunk length, NUL
+
+
+# --- Web server to container ------------------------------------------------------------
+
+
+def encode_forward_request(event: ForwardRequest, max_packet_size: int) -> bytes:
+    """The FORWARD_REQUEST packet, field for field as ``ajp_marshal_into_msgb`` writes it.
+
+    Raises `LocalProtocolError` with hint 400 if it does not fit in one packet (AJP13 has
+    no continuation packet; mod_proxy_ajp answers 400 too).
+    """
+    w = PacketWriter(
+        MAGIC_TO_CONTAINER,
+        max_packet_size,
+        what="request headers and attributes",
+        status_hint=400,
+    )
+    method_code = METHOD_CODES.get(event.method, STORED_METHOD)
+    w.put_byte(FORWARD_REQUEST)
+    w.put_byte(method_code)
+    w.put_string(event.protocol)
+    w.put_string(event.uri)
+    w.put_string(event.remote_addr)
+    w.put_optional_string(event.remote_host)
+    w.put_string(event.server_name)
+    w.put_uint16(event.server_port)
+    w.put_bool(event.is_ssl)
+    headers = event.headers
+    if len(headers) > 0xFFFF:
+        raise LocalProtocolError(f"{len(headers)} request headers cannot be counted in AJP13", 400)
+    w.put_uint16(len(headers))
+    codes = ENCODED_REQUEST_HEADER_CODES
+    for name, value in headers:
+        coded = codes.get(name.lower())
+        if coded is not None:
+            w.put_raw(coded)
+        elif len(name) >= _LITERAL_NAME_LIMIT:
+            # Its length would read as a header code (0xA0xx) on the other side.
+            raise LocalProtocolError(f"a header name of {len(name)} bytes cannot be sent", 400)
+        else:
+            w.put_string(name)
+        w.put_string(value)
+    for code, attribute in STRING_ATTRIBUTES_IN_ORDER:
+        value = getattr(event, attribute)
+        if value is not None:
+            w.put_byte(code)
+            w.put_string(value)
+    if event.ssl_key_size is not None:
+        w.put_byte(ATTR_SSL_KEY_SIZE)
+        w.put_uint16(event.ssl_key_size)
+    if method_code == STORED_METHOD:
+        w.put_byte(ATTR_STORED_METHOD)
+        w.put_string(event.method)
+    for name, value in event.request_attributes:
+        w.put_byte(ATTR_REQ_ATTRIBUTE)
+        w.put_string(name)
+        w.put_string(value)
+    w.put_byte(ATTR_ARE_DONE)
+    return w.finish()
+
+
+def encode_request_body(data: bytes) -> bytes:
+    """``12 34 | n+2 | n | data`` (no type byte, no NUL); empty data gives ``12 34 00 00``.
+
+    The caller checks ``len(data)`` against the packet size.
+    """
+    if not data:
+        return END_OF_BODY_PACKET
+    n = len(data)
+    return _REQUEST_BODY_HEAD.pack(MAGIC_TO_CONTAINER, n + 2, n) + data
+
+
+def decode_request_message(payload: memoryview) -> Event:
+    """A packet from the web server that is not body data: FORWARD_REQUEST or CPING."""
+    if not payload:
+        raise RemoteProtocolError("empty AJP packet where a message was expected")
+    kind = payload[0]
+    if kind == FORWARD_REQUEST:
+        return decode_forward_request(payload)
+    if kind == CPING:
+        Reader(payload, 1).expect_end("CPING")
+        return CPing()
+    name = MESSAGES_TO_CONTAINER.get(kind)
+    if name is not None:
+        raise RemoteProtocolError(f"AJP {name} ({kind}) is not supported")
+    raise RemoteProtocolError(f"unknown AJP message type {kind} from the web server")
+
+
+def decode_forward_request(payload: memoryview) -> ForwardRequest:
+    """A FORWARD_REQUEST payload (type byte included) back into its event."""
+    r = Reader(payload, 1)
+    method_code = r.byte()
+    protocol = r.string("protocol")
+    uri = r.string("req_uri")
+    remote_addr = r.string("remote_addr")
+    remote_host = r.optional_string()
+    server_name = r.string("server_name")
+    server_port = r.uint16()
+    is_ssl = r.boolean()
+    count = r.uint16()
+    headers: list[tuple[bytes, bytes]] = []
+    for _ in range(count):
+        word = r.peek_uint16()
+        if word & HEADER_CODE_MASK == HEADER_CODE_PREFIX:
+            r.uint16()
+            name = REQUEST_HEADERS_BY_CODE.get(word)
+            if name is None:
+                raise RemoteProtocolError(f"unknown AJP request header code 0x{word:04X}")
+        else:
+            name = r.string("header name")
+        headers.append((name, r.string("header value")))
+    strings: dict[str, bytes] = {}
+    names = dict(STRING_ATTRIBUTES_IN_ORDER)
+    ssl_key_size: int | None = None
+    stored: bytes | None = None
+    attributes: list[tuple[bytes, bytes]] = []
+    while True:
+        code = r.byte()
+        if code == ATTR_ARE_DONE:
+            break
+        if code == ATTR_REQ_ATTRIBUTE:
+            attributes.append((r.string("attribute name"), r.string("attribute value")))
+        elif code in names:
+            if names[code] in strings:
+                raise RemoteProtocolError(f"AJP attribute {names[code]} sent twice")
+            strings[names[code]] = r.string(names[code])
+        elif code == ATTR_SSL_KEY_SIZE:
+            if ssl_key_size is not None:
+                raise RemoteProtocolError("AJP attribute ssl_key_size sent twice")
+            ssl_key_size = r.uint16()
+        elif code == ATTR_STORED_METHOD:
+            if stored is not None:
+                raise RemoteProtocolError("AJP attribute stored_method sent twice")
+            stored = r.string("stored_method")
+        elif code in (ATTR_CONTEXT, ATTR_SERVLET_PATH):
+            r.optional_string()  # unused by every container; read and ignored, as Tomcat does
+        else:
+            raise RemoteProtocolError(f"unknown AJP attribute code 0x{code:02X}")
+    r.expect_end("the FORWARD_REQUEST attributes")
+    if method_code == STORED_METHOD:
+        if stored is None:
+            raise RemoteProtocolError("AJP method 0xFF without a stored_method attribute")
+        method = stored
+    else:
+        if stored is not None:
+            raise RemoteProtocolError("AJP stored_method attribute with a coded method")
+        coded = METHODS_BY_CODE.get(method_code)
+        if coded is None:
+            raise RemoteProtocolError(f"unknown AJP method code {method_code}")
+        method = coded
+    return ForwardRequest(
+        method=method,
+        protocol=protocol,
+        uri=uri,
+        remote_addr=remote_addr,
+        remote_host=remote_host,
+        server_name=server_name,
+        server_port=server_port,
+        is_ssl=is_ssl,
+        headers=tuple(headers),
+        ssl_key_size=ssl_key_size,
+        request_attributes=tuple(attributes),
+        **strings,
+    )
+
+
+def decode_request_body(payload: memoryview) -> RequestBody:
+    """A request body packet: empty, or ``uint16 n | n bytes``; ``n == 0`` ends the body too."""
+    if not payload:
+        return RequestBody(data=b"")
+    r = Reader(payload)
+    data = r.raw(r.uint16())
+    r.expect_end("the request body chunk")
+    return RequestBody(data=data)
+
+
+# --- Container to web server ------------------------------------------------------------
+
+
+def encode_send_headers(event: SendHeaders, max_packet_size: int) -> bytes:
+    """SEND_HEADERS with the known response header names as codes (case-insensitively)."""
+    w = PacketWriter(MAGIC_FROM_CONTAINER, max_packet_size, what="response headers")
+    w.put_byte(SEND_HEADERS)
+    w.put_uint16(event.status)
+    w.put_string(event.reason)
+    headers = event.headers
+    if len(headers) > 0xFFFF:
+        raise LocalProtocolError(f"{len(headers)} response headers cannot be counted in AJP13")
+    w.put_uint16(len(headers))
+    codes = ENCODED_RESPONSE_HEADER_CODES
+    for name, value in headers:
+        coded = codes.get(name.lower())
+        if coded is not None:
+            w.put_raw(coded)
+        elif len(name) >= _LITERAL_NAME_LIMIT:
+            raise LocalProtocolError(f"a header name of {len(name)} bytes cannot be sent")
+        else:
+            w.put_string(name)
+        w.put_string(value)
+    return w.finish()
+
+
+def encode_send_body_chunk(data: bytes) -> bytes:
+    """``41 42 | n+4 | 03 | n | data | 00``; the caller keeps ``n`` within the packet size."""
+    if not data:
+        return FLUSH_PACKET
+    n = len(data)
+    return b"".join(
+        (_BODY_CHUNK_HEAD.pack(MAGIC_FROM_CONTAINER, n + 4, SEND_BODY_CHUNK, n), data, b"\x00")
+    )
+
+
+def encode_get_body_chunk(event: GetBodyChunk) -> bytes:
+    return _GET_BODY_CHUNK.pack(MAGIC_FROM_CONTAINER, 3, GET_BODY_CHUNK, event.length)
+
+
+def decode_response_message(payload: memoryview) -> Event:
+    """Any packet from the container."""
+    if not payload:
+        raise RemoteProtocolError("empty AJP packet from the container")
+    kind = payload[0]
+    if kind == SEND_BODY_CHUNK:
+        return decode_send_body_chunk(payload)
+    if kind == SEND_HEADERS:
+        return decode_send_headers(payload)
+    if kind == END_RESPONSE:
+        r = Reader(payload, 1)
+        reuse = r.boolean()
+        r.expect_end("END_RESPONSE")
+        return EndResponse(reuse=reuse)
+    if kind == GET_BODY_CHUNK:
+        r = Reader(payload, 1)
+        length = r.uint16()
+        r.expect_end("GET_BODY_CHUNK")
+        return GetBodyChunk(length=length)
+    if kind == CPONG_REPLY:
+        Reader(payload, 1).expect_end("CPONG_REPLY")
+        return CPong()
+    raise RemoteProtocolError(f"unknown AJP message type {kind} from the container")
+
+
+def decode_send_body_chunk(payload: memoryview) -> SendBodyChunk:
+    """``03 | n | data | 00``; n must be exactly the payload length - 4 (as httpd checks)."""
+    r = Reader(payload, 1)
+    n = r.uint16()
+    carried = len(payload) - _BODY_CHUNK_OVERHEAD
+    if n != carried:
+        raise RemoteProtocolError(
+            f"SEND_BODY_CHUNK says {n} bytes but its packet carries {carried}"
+        )
+    if payload[-1] != 0:
+        raise RemoteProtocolError("SEND_BODY_CHUNK is not NUL-terminated")
+    return SendBodyChunk(data=bytes(payload[3:-1]))
+
+
+def decode_send_headers(payload: memoryview) -> SendHeaders:
+    """SEND_HEADERS; a null or empty reason becomes the status digits."""
+    r = Reader(payload, 1)
+    status = r.uint16()
+    reason = r.optional_string() or b"%d" % status
+    count = r.uint16()
+    found: list[tuple[bytes, bytes]] = []
+    for _ in range(count):
+        word = r.peek_uint16()
+        if word & HEADER_CODE_MASK == HEADER_CODE_PREFIX:
+            r.uint16()
+            name = RESPONSE_HEADERS_BY_CODE.get(word)
+            if name is None:
+                raise RemoteProtocolError(f"unknown AJP response header code 0x{word:04X}")
+        else:
+            name = r.string("header name")
+        found.append((name, r.string("header value")))
+    r.expect_end("the SEND_HEADERS headers")
+    return SendHeaders(status=status, reason=reason, headers=tuple(found))
