@@ -1,0 +1,209 @@
+"""Reverse rewriting of response headers from members: ``ProxyPassReverse`` and its cookie kin.
+
+Ported from httpd's ``ap_proxy_location_reverse_map`` and ``ap_proxy_cookie_reverse_map``
+(proxy_util.c), on bytes, so that nothing outside the rewritten part changes.
+
+Locations (``Location``, ``Content-Location``, ``URI`` and, as httpd also maps it,
+``Destination``): the rules are tried in order and the first match wins. A rule's URL is
+matched as a case-insensitive prefix of the value and replaced by the rule's public path;
+for ``balancer://NAME[/part]`` each member's URL (then ``/part``, case-sensitively) is tried
+instead, in configuration order, and with a public path of ``/`` a value continuing with
+``/`` is not given a second slash. A result that is not an absolute URL is prefixed with
+the frontend's ``scheme://host[:port]`` (``ap_construct_url``).
+
+Cookies (``Set-Cookie``, each field on its own): the value is split on ``;``; an attribute
+whose name, after leading white space, is ``path=`` or ``domain=`` in any case has its
+whole value replaced by the public value of the first rule whose internal value is a
+prefix of it (case-sensitive for paths, case-insensitive for domains). Only attributes
+count: ``fakedomain=local`` is a cookie, not a domain. As in httpd, a token is an
+attribute by its spelling alone, the first (name=value) token included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ajpbalancer.config import Balancer, CookieRule, Frontend, ReverseRule, Scheme
+
+_C_SPACE = frozenset(b" \t\n\v\f\r")
+_SCHEME_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.")
+
+LOCATION_HEADERS = frozenset({b"location", b"content-location", b"uri", b"destination"})
+"""Response headers (lower case) that :func:`reverse_location` applies to, as in httpd."""
+COOKIE_HEADERS = frozenset({b"set-cookie"})
+"""Response headers (lower case) that :func:`reverse_cookie` applies to."""
+
+
+def is_url(value: bytes) -> bool:
+    """``ap_is_url``: a non-empty scheme of letters, digits, ``+ - .`` before a ``:``."""
+    colon = value.find(b":")
+    return colon > 0 and all(c in _SCHEME_CHARS for c in value[:colon])
+
+
+def frontend_base(scheme: str, host: str, port: int) -> bytes:
+    """``scheme://host[:port]`` of the frontend, the port left out when it is the default.
+
+    ``host`` is the name the client used (an IPv6 literal is bracketed here).
+    """
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443}.get(scheme)
+    suffix = "" if port == default else f":{port}"
+    name = host.encode("ascii") if host.isascii() else host.encode("idna")
+    return scheme.encode("ascii") + b"://" + name + suffix.encode("ascii")
+
+
+def _absolute(value: bytes, base: bytes) -> bytes:
+    return value if is_url(value) else base + value
+
+
+def _reverse_via_balancer(
+    value: bytes, fake: bytes, urlpart: bytes, members: Sequence[str], base: bytes
+) -> bytes | None:
+    size = len(value)
+    lowered = value.lower()
+    for name in members:
+        worker = name.encode("utf-8")
+        l2 = len(worker)
+        if urlpart:
+            if worker.endswith(b"/"):
+                l2 -= 1
+            l3 = len(urlpart)
+            if (
+                size >= l2 + l3
+                and lowered[:l2] == worker[:l2].lower()
+                and value[l2 : l2 + l3] == urlpart
+            ):
+                return _absolute(fake + value[l2 + l3 :], base)
+        elif size >= l2 and lowered[:l2] == worker.lower():
+            if fake == b"/" and value[l2 : l2 + 1] == b"/":
+                return _absolute(value[l2:], base)
+            return _absolute(fake + value[l2:], base)
+    return None
+
+
+def reverse_location(
+    value: bytes,
+    rules: Sequence[ReverseRule],
+    members_by_balancer: Mapping[str, Sequence[str]],
+    public_base: bytes,
+) -> bytes:
+    """``value`` of a ``Location``-like header as the client must see it.
+
+    ``members_by_balancer`` maps a balancer name to its members' URLs (``Member.name``) in
+    configuration order; ``public_base`` is the frontend's ``scheme://host[:port]`` (see
+    :func:`frontend_base`). A ``balancer://`` rule naming no known balancer is compared as
+    written, so it never matches a member's URL. Unmatched values come back unchanged.
+    """
+    balancers = {name.lower(): members for name, members in members_by_balancer.items()}
+    for rule in rules:
+        fake = rule.path.encode("utf-8")
+        members = balancers.get(rule.url.host.lower())
+        if rule.url.scheme is Scheme.BALANCER and members is not None:
+            urlpart = rule.url.path.encode("utf-8")
+            if urlpart == b"/":
+                urlpart = b""
+            mapped = _reverse_via_balancer(value, fake, urlpart, members, public_base)
+            if mapped is not None:
+                return mapped
+            continue
+        real = str(rule.url).encode("utf-8")
+        if len(value) >= len(real) and value[: len(real)].lower() == real.lower():
+            return _absolute(fake + value[len(real) :], public_base)
+    return value
+
+
+def _tokens(value: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each run of bytes between ``;`` (empty runs skipped, as apr_strtok)."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for end in (*(i for i, c in enumerate(value) if c == 0x3B), len(value)):
+        if end > start:
+            spans.append((start, end))
+        start = end + 1
+    return spans
+
+
+def reverse_cookie(
+    set_cookie_value: bytes,
+    domain_rules: Sequence[CookieRule],
+    path_rules: Sequence[CookieRule],
+) -> bytes:
+    """One ``Set-Cookie`` value with its ``domain=`` and ``path=`` values reverse-mapped.
+
+    The rules are ``ProxyPassReverseCookieDomain`` and ``…CookiePath`` lines, each
+    ``internal public``. Everything but the replaced values is kept byte for byte
+    (trailing white space inside a replaced value goes with it, as in httpd). With a
+    repeated attribute, httpd rewrites the last occurrence, using the public value of the
+    last occurrence that matched a rule; so does this.
+    """
+    value = set_cookie_value
+    path_span: tuple[int, int] | None = None
+    domain_span: tuple[int, int] | None = None
+    new_path: bytes | None = None
+    new_domain: bytes | None = None
+    for first, end in _tokens(value):
+        start = first
+        while start < end and value[start] in _C_SPACE:
+            start += 1
+        token = value[start:end]
+        head = token[:7].lower()
+        if head.startswith(b"path="):
+            path_span = (start + 5, end)
+            current = token[5:]
+            for rule in path_rules:
+                internal = rule.internal.encode("utf-8")
+                if current.startswith(internal):
+                    new_path = rule.public.encode("utf-8")
+                    break
+        elif head == b"domain=":
+            domain_span = (start + 7, end)
+            current = token[7:].lower()
+            for rule in domain_rules:
+                if current.startswith(rule.internal.encode("utf-8").lower()):
+                    new_domain = rule.public.encode("utf-8")
+                    break
+    edits: list[tuple[tuple[int, int], bytes]] = []
+    if new_path is not None and path_span is not None:
+        edits.append((path_span, new_path))
+    if new_domain is not None and domain_span is not None:
+        edits.append((domain_span, new_domain))
+    for (start, end), replacement in sorted(edits, reverse=True):
+        value = value[:start] + replacement + value[end:]
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class ReverseMap:
+    """A frontend's reverse-mapping rules, ready to apply to its members' responses.
+
+    ``members_by_balancer`` maps each balancer name to its members' URLs in
+    configuration order (what ``balancer://`` rules expand to).
+    """
+
+    rules: tuple[ReverseRule, ...] = ()
+    members_by_balancer: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    cookie_domain: tuple[CookieRule, ...] = ()
+    cookie_path: tuple[CookieRule, ...] = ()
+
+    @classmethod
+    def for_frontend(cls, frontend: Frontend, balancers: Sequence[Balancer]) -> ReverseMap:
+        return cls(
+            frontend.reverse,
+            {b.name: tuple(m.name for m in b.members) for b in balancers},
+            frontend.cookie_domain,
+            frontend.cookie_path,
+        )
+
+    def header(self, name: bytes, value: bytes, public_base: bytes) -> bytes:
+        """``value`` of response header ``name`` after whichever mapping applies to it.
+
+        ``public_base`` is the frontend's ``scheme://host[:port]`` for this request.
+        """
+        folded = name.lower()
+        if folded in LOCATION_HEADERS:
+            return reverse_location(value, self.rules, self.members_by_balancer, public_base)
+        if folded in COOKIE_HEADERS:
+            return reverse_cookie(value, self.cookie_domain, self.cookie_path)
+        return value
