@@ -22,8 +22,40 @@ from twisted.web.server import Request, Site
 from ajpbalancer.config import DemoBackend
 
 
+def render_page(
+    route: str,
+    *,
+    method: bytes,
+    uri: bytes,
+    headers: list[tuple[bytes, bytes]],
+    session: bytes,
+    hits: int,
+    protocol: str,
+) -> bytes:
+    """The page every demo member answers with: who served, what it received."""
+    rows = "".join(
+        f"<tr><td>{html.escape(name.decode('latin-1'))}</td>"
+        f"<td>{html.escape(value.decode('latin-1'))}</td></tr>\n"
+        for name, value in headers
+    )
+    page = (
+        f"<!DOCTYPE html>\n<html><head><title>demo member {route}</title></head><body>\n"
+        f"<h1>Served by demo member {route}</h1>\n"
+        f"<p>{html.escape(method.decode('latin-1'))} {html.escape(uri.decode('latin-1'))} "
+        f"over {protocol} &mdash; request {hits} on this member; "
+        f"session {html.escape(session.decode('latin-1'))}</p>\n"
+        f"<table>\n{rows}</table>\n</body></html>\n"
+    )
+    return page.encode("utf-8")
+
+
+def new_session(route: str) -> bytes:
+    """A session id with the member's route after a dot, as Tomcat's jvmRoute makes it."""
+    return f"{secrets.token_hex(8).upper()}.{route}".encode("ascii")
+
+
 class DemoPage(Resource):
-    """Every path of one demo member."""
+    """Every path of one HTTP demo member."""
 
     isLeaf = True
 
@@ -41,26 +73,24 @@ class DemoPage(Resource):
             return b""
         session = request.getCookie(b"JSESSIONID")
         if session is None:
-            session = f"{secrets.token_hex(8).upper()}.{route}".encode("ascii")
+            session = new_session(route)
             request.addCookie(b"JSESSIONID", session, path=b"/", httpOnly=True)
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
         request.setHeader(b"x-demo-member", route.encode("ascii"))
-        rows = "".join(
-            f"<tr><td>{html.escape(name.decode('latin-1'))}</td>"
-            f"<td>{html.escape(value.decode('latin-1'))}</td></tr>\n"
+        headers = [
+            (name, value)
             for name, values in request.requestHeaders.getAllRawHeaders()
             for value in values
+        ]
+        return render_page(
+            route,
+            method=request.method,
+            uri=request.uri,
+            headers=headers,
+            session=session,
+            hits=self.hits,
+            protocol="HTTP/1.1",
         )
-        method = html.escape(request.method.decode("latin-1"))
-        uri = html.escape(request.uri.decode("latin-1"))
-        page = (
-            f"<!DOCTYPE html>\n<html><head><title>demo member {route}</title></head><body>\n"
-            f"<h1>Served by demo member {route}</h1>\n"
-            f"<p>{method} {uri} &mdash; request {self.hits} on this member; "
-            f"session {html.escape(session.decode('latin-1'))}</p>\n"
-            f"<table>\n{rows}</table>\n</body></html>\n"
-        )
-        return page.encode("utf-8")
 
 
 def demo_service(reactor: IReactorTCP, backend: DemoBackend) -> IService:

@@ -29,7 +29,7 @@ class Stage(Enum):
     OPERATIONS = "operations"
 
 
-LANDED: frozenset[Stage] = frozenset({Stage.FOUNDATION})
+LANDED: frozenset[Stage] = frozenset({Stage.FOUNDATION, Stage.AJP13})
 
 WORKERS_OTHER_THAN_ONE = "workers != 1"
 

@@ -14,6 +14,7 @@ and discarded within bounds, so the client sees its answer instead of a reset.
 from __future__ import annotations
 
 import time
+from http import HTTPStatus
 from collections.abc import Callable
 from email.utils import formatdate
 from typing import Protocol as TypingProtocol
@@ -28,6 +29,8 @@ from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure as TwistedFailure
 
 from ajpbalancer._transport import stream
+from ajpbalancer.connection import ClientInfo
+from ajpbalancer.frontend._tls import tls_info
 from ajpbalancer.h1 import (
     DEFAULT_LIMITS,
     BodyReader,
@@ -43,25 +46,7 @@ from ajpbalancer.h1 import (
 
 _HEAD, _BODY, _WAIT, _DISCARD, _CLOSED = range(5)
 
-REASONS = {
-    100: b"Continue",
-    200: b"OK",
-    400: b"Bad Request",
-    403: b"Forbidden",
-    404: b"Not Found",
-    405: b"Method Not Allowed",
-    408: b"Request Timeout",
-    411: b"Length Required",
-    413: b"Content Too Large",
-    414: b"URI Too Long",
-    431: b"Request Header Fields Too Large",
-    500: b"Internal Server Error",
-    501: b"Not Implemented",
-    502: b"Bad Gateway",
-    503: b"Service Unavailable",
-    504: b"Gateway Timeout",
-    505: b"HTTP Version Not Supported",
-}
+REASONS: dict[int, bytes] = {s.value: s.phrase.encode("ascii") for s in HTTPStatus}
 MAX_DISCARD = 1 << 20
 DISCARD_SECONDS = 5.0
 
@@ -121,6 +106,7 @@ class FrontendProtocol(Protocol):
         self.local_ip = b""
         self.local_port = 0
         self.requests = 0
+        self._client_info: ClientInfo | None = None
 
     # -- Twisted callbacks -------------------------------------------------------------
 
@@ -270,6 +256,15 @@ class FrontendProtocol(Protocol):
             self._pauses.discard(reason)
             if not self._pauses and self.transport is not None and self._state != _CLOSED:
                 stream(self.transport).resumeProducing()
+
+    def client_info(self) -> ClientInfo:
+        """Addresses and TLS parameters of this connection (computed once)."""
+        if self._client_info is None:
+            tls = tls_info(self.transport) if self.is_ssl else None
+            self._client_info = ClientInfo(
+                self.client_ip, self.client_port, self.local_ip, self.local_port, tls
+            )
+        return self._client_info
 
     @property
     def head(self) -> RequestHead | None:

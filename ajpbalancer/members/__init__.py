@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ajpbalancer.members._ajp import AJPMemberConnection
 from ajpbalancer.members._errors import Failure, MemberError
 from ajpbalancer.members._http import (
     BODY_CHUNKED,
@@ -10,14 +11,16 @@ from ajpbalancer.members._http import (
     HTTPMemberConnection,
 )
 from ajpbalancer.members._pool import Pool
-from ajpbalancer.members._sink import ResponseSink
+from ajpbalancer.members._sink import MemberConnection, ResponseSink
 
 __all__ = [
     "BODY_CHUNKED",
     "BODY_LENGTH",
     "BODY_NONE",
+    "AJPMemberConnection",
     "Failure",
     "HTTPMemberConnection",
+    "MemberConnection",
     "MemberError",
     "Pool",
     "ResponseSink",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from ajpbalancer.h1 import Headers
 from ajpbalancer.members._errors import MemberError
@@ -31,3 +31,29 @@ class ResponseSink(Protocol):
         ...
 
     def resume_request_body(self) -> None: ...
+
+
+class MemberConnection(Protocol):
+    """What the exchange uses of a member connection, HTTP or AJP alike."""
+
+    closed: bool
+    idle_since: float
+
+    def send_request(self, sink: ResponseSink, method: bytes, request: Any, body_mode: int) -> None:
+        """Send one request; ``request`` is what the worker prepared for this protocol."""
+        ...
+
+    def write_body(self, data: bytes) -> None: ...
+
+    def end_body(self) -> None: ...
+
+    @property
+    def body_sent(self) -> bool: ...
+
+    def pause_response(self) -> None: ...
+
+    def resume_response(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+    def close(self) -> None: ...

@@ -15,24 +15,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from ajpbalancer.config import Frontend, Scheme
+from ajpbalancer.errors import AJPBalancerError
 from ajpbalancer.frontend import FrontendProtocol
-from ajpbalancer.h1 import Headers, HTTPProtocolError, RequestHead, serialize_request_head
+from ajpbalancer.h1 import Headers, HTTPProtocolError, RequestHead
+from ajpbalancer.headers import response_headers
 from ajpbalancer.members import (
     BODY_CHUNKED,
     BODY_LENGTH,
     BODY_NONE,
     Failure,
-    HTTPMemberConnection,
+    MemberConnection,
     MemberError,
 )
 from ajpbalancer.proxy._accesslog import AccessLog
-from ajpbalancer.headers import request_headers, response_headers
+from ajpbalancer.proxy._prepare import OutgoingRequest
 from ajpbalancer.proxy._workers import BalancerRuntime, Worker
 from ajpbalancer.routing import Router, RoutingError, split_target
 
@@ -78,10 +81,10 @@ class ProxyExchange:
         self._has_body = chunked or bool(length)
         self._body_done = not self._has_body
         self._pending: list[bytes] = []
-        self._conn: HTTPMemberConnection | None = None
+        self._conn: MemberConnection | None = None
         self._cancel: Callable[[], None] | None = None
         self._worker: Worker | None = None
-        self._request_head = b""
+        self._payload: Any = None
         self._retried = False
         self._reused = False
         self._body_written = 0
@@ -121,22 +124,22 @@ class ProxyExchange:
                 return
         else:
             worker = self._ctx.direct[id(match.rule)]
+        request = OutgoingRequest(
+            head=head,
+            path=match.path.encode("ascii"),
+            query=None if query is None else query.encode("ascii"),
+            length=self._length,
+            chunked=self._chunked,
+            client=self._channel.client_info(),
+        )
         try:
-            headers = request_headers(
-                head.headers,
-                member_host=worker.host_header,
-                preserve_host=self._ctx.frontend.preserve_host,
-                add_forwarded=self._ctx.frontend.add_headers,
-                client_ip=self._channel.client_ip,
-                server_name=self._ctx.server_name,
-                body_length=self._length if not self._chunked else None,
-                chunked=self._chunked,
-            )
+            self._payload = worker.prepare(request, self._ctx.frontend, self._ctx.server_name)
         except HTTPProtocolError as e:
             self._error(e.status, e.message)
             return
-        request_target = match.request_target(query).encode("ascii")
-        self._request_head = serialize_request_head(head.method, request_target, headers)
+        except AJPBalancerError as e:
+            self._error(400, str(e))
+            return
         self._worker = worker
         worker.lb.busy += 1
         self._acquire(fresh=False)
@@ -147,7 +150,7 @@ class ProxyExchange:
             self._channel.pause_reading("member")
         self._cancel = self._worker.pool.acquire(self._connected, self._not_connected, fresh=fresh)
 
-    def _connected(self, conn: HTTPMemberConnection, reused: bool) -> None:
+    def _connected(self, conn: MemberConnection, reused: bool) -> None:
         self._cancel = None
         if self._finished:
             assert self._worker is not None
@@ -156,8 +159,7 @@ class ProxyExchange:
         self._conn = conn
         self._reused = reused
         mode = BODY_NONE if not self._has_body else (BODY_CHUNKED if self._chunked else BODY_LENGTH)
-        conn.send_request(self, self._head.method, self._request_head, mode)
-        self._add_sent(len(self._request_head))
+        conn.send_request(self, self._head.method, self._payload, mode)
         if self._finished or self._conn is None:
             return
         for piece in self._pending:

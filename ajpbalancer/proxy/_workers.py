@@ -23,8 +23,9 @@ from twisted.internet.interfaces import IAddress, IStreamClientEndpoint
 from twisted.internet.protocol import Factory
 
 from ajpbalancer.balancer import LBMETHODS, LBMethod, LBState, lbfactor
-from ajpbalancer.config import URL, Balancer, MemberParams, Scheme
-from ajpbalancer.members import HTTPMemberConnection, Pool
+from ajpbalancer.config import URL, Balancer, Frontend, MemberParams, Scheme
+from ajpbalancer.members import AJPMemberConnection, HTTPMemberConnection, MemberConnection, Pool
+from ajpbalancer.proxy._prepare import OutgoingRequest, ajp_forward, http_head
 
 
 class Worker:
@@ -49,7 +50,9 @@ class Worker:
         host = f"[{url.host}]" if ":" in url.host else url.host
         self.host_header = (host if port == default else f"{host}:{port}").encode("idna")
         self.endpoint = self._endpoint(reactor, url.host, port)
-        self.pool: Pool[HTTPMemberConnection] = Pool(
+        self.is_ajp = url.scheme is Scheme.AJP
+        self.secret = None if params.secret is None else params.secret.encode("utf-8")
+        self.pool: Pool[MemberConnection] = Pool(
             reactor,  # type: ignore[arg-type]  # any IReactorTime; typed loosely to stay importable
             self._connect,
             max_connections=params.max,
@@ -75,18 +78,41 @@ class Worker:
             endpoint = wrapClientTLS(options, endpoint)
         return endpoint
 
-    def _connect(self) -> Deferred[HTTPMemberConnection]:
-        conn = HTTPMemberConnection(
-            self.reactor,  # type: ignore[arg-type]
-            self.timeout,
-            self.pool.release,
-            self.pool.lost,
+    def prepare(self, request: OutgoingRequest, frontend: Frontend, server_name: bytes) -> object:
+        """What this member's protocol sends for ``request`` (see :mod:`._prepare`)."""
+        if self.is_ajp:
+            return ajp_forward(request, secret=self.secret)
+        return http_head(
+            request,
+            member_host=self.host_header,
+            preserve_host=frontend.preserve_host,
+            add_forwarded=frontend.add_headers,
+            server_name=server_name,
         )
-        d = cast("Deferred[HTTPMemberConnection]", self.endpoint.connect(_OneConnection(conn)))
+
+    def _connect(self) -> Deferred[MemberConnection]:
+        conn: AJPMemberConnection | HTTPMemberConnection
+        if self.is_ajp:
+            conn = AJPMemberConnection(
+                self.reactor,  # type: ignore[arg-type]
+                self.timeout,
+                self.pool.release,
+                self.pool.lost,
+                packet_size=self.params.packetsize,
+                ping=self.params.ping,
+            )
+        else:
+            conn = HTTPMemberConnection(
+                self.reactor,  # type: ignore[arg-type]
+                self.timeout,
+                self.pool.release,
+                self.pool.lost,
+            )
+        d = cast("Deferred[MemberConnection]", self.endpoint.connect(_OneConnection(conn)))
         if self.params.keepalive:
 
-            def keepalive(c: HTTPMemberConnection) -> HTTPMemberConnection:
-                set_keepalive = getattr(c.transport, "setTcpKeepAlive", None)
+            def keepalive(c: MemberConnection) -> MemberConnection:
+                set_keepalive = getattr(getattr(c, "transport", None), "setTcpKeepAlive", None)
                 if set_keepalive is not None:
                     set_keepalive(1)
                 return c
@@ -125,8 +151,8 @@ class _OneConnection(Factory):
 
     noisy = False
 
-    def __init__(self, protocol: HTTPMemberConnection) -> None:
+    def __init__(self, protocol: AJPMemberConnection | HTTPMemberConnection) -> None:
         self._protocol = protocol
 
-    def buildProtocol(self, addr: IAddress | None) -> HTTPMemberConnection:
+    def buildProtocol(self, addr: IAddress | None) -> AJPMemberConnection | HTTPMemberConnection:
         return self._protocol

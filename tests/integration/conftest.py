@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from .apache import Apache, ApacheError
+from .proxy import ProxyProcess
 from .tomcat import Tomcat, TomcatError, find_free_ports, start_all
 
 NODE_ADDRESSES = {"node1": "127.0.0.2", "node2": "127.0.0.3"}
@@ -149,3 +150,25 @@ def apache_factory(tmp_path: Path) -> Iterator[Callable[..., Apache]]:
     finally:
         for apache in started:
             apache.close()
+
+
+ProxyFactory = Callable[..., ProxyProcess]
+
+
+@pytest.fixture
+def proxy_factory(tmp_path: Path) -> Iterator[ProxyFactory]:
+    """Start ajpbalancer processes (config string with ``{port}``) owned by the test."""
+    started: list[ProxyProcess] = []
+
+    def make(config: str, **kw: Any) -> ProxyProcess:
+        workdir = tmp_path / f"proxy{len(started)}"
+        workdir.mkdir()
+        proxy = ProxyProcess(config, workdir, **kw)
+        started.append(proxy)
+        return proxy.start()
+
+    try:
+        yield make
+    finally:
+        for proxy in started:
+            proxy.stop()

@@ -35,25 +35,6 @@ UNIX_PATH_MAX = 107
 
 
 @pytest.fixture
-def proxy_factory(tmp_path: Path) -> Iterator[ProxyFactory]:
-    """Start ajpbalancer processes owned by the test; all stopped when it ends."""
-    started: list[ProxyProcess] = []
-
-    def make(config: str, **kw: Any) -> ProxyProcess:
-        workdir = tmp_path / f"proxy{len(started)}"
-        workdir.mkdir()
-        proxy = ProxyProcess(config, workdir, **kw)
-        started.append(proxy)
-        return proxy.start()
-
-    try:
-        yield make
-    finally:
-        for proxy in started:
-            proxy.stop()
-
-
-@pytest.fixture
 def frontend_cert(tmp_path: Path) -> tuple[Path, Path]:
     """A self-signed certificate for ``localhost`` and ``127.0.0.1`` (key, cert)."""
     directory = tmp_path / "frontend-cert"

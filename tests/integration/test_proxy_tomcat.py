@@ -6,8 +6,7 @@ import hashlib
 import json
 import socket
 import threading
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,22 +20,6 @@ MiB = 1 << 20
 STREAM_RSS_BOUND_KIB = 90 * 1024
 
 ProxyFactory = Callable[..., ProxyProcess]
-
-
-@pytest.fixture
-def proxy_factory(tmp_path: Path) -> Iterator[ProxyFactory]:
-    started: list[ProxyProcess] = []
-
-    def make(config: str, **kw: Any) -> ProxyProcess:
-        workdir = tmp_path / f"proxy{len(started)}"
-        workdir.mkdir()
-        proxy = ProxyProcess(config, workdir, **kw)
-        started.append(proxy)
-        return proxy.start()
-
-    yield make
-    for proxy in started:
-        proxy.stop()
 
 
 def balanced_config(

@@ -1,0 +1,343 @@
+"""The Twisted side of an AJP13 connection to a member (Tomcat's AJP connector).
+
+The sans-I/O :class:`ajpbalancer.ajp.ClientConnection` knows the protocol; this class
+moves bytes and applies flow control. One request at a time: an optional CPING/CPONG
+(``ping``) before the FORWARD_REQUEST, then request body packets exactly as the container
+asks (the unsolicited first one when Content-Length > 0, then one per GET_BODY_CHUNK,
+each at most packet size - 6, an empty packet to end a body of unknown length), while
+response chunks stream to the exchange as SEND_BODY_CHUNK arrives. Client body bytes not
+yet asked for wait here; past a high-water mark reading from the client pauses until the
+container asks again. The connection returns to the pool only when END_RESPONSE says it
+may be reused and the protocol state is clean; any error discards it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.protocol import Protocol
+from twisted.python.failure import Failure as TwistedFailure
+
+from ajpbalancer._transport import stream
+from ajpbalancer.ajp import (
+    AJPProtocolError,
+    ClientConnection,
+    CPing,
+    CPong,
+    EndResponse,
+    ForwardRequest,
+    GetBodyChunk,
+    LocalProtocolError,
+    RequestBody,
+    SendBodyChunk,
+    SendHeaders,
+)
+from ajpbalancer.headers import response_headers
+from ajpbalancer.members._errors import Failure, MemberError
+from ajpbalancer.members._http import BODY_NONE
+from ajpbalancer.members._timer import IdleTimer
+
+if TYPE_CHECKING:
+    from ajpbalancer.members._sink import ResponseSink
+
+
+class AJPMemberConnection(Protocol):
+    """A pooled AJP13 connection (see the module docstring)."""
+
+    def __init__(
+        self,
+        reactor: IReactorTime,
+        timeout: float,
+        release: Callable[[AJPMemberConnection, bool], None],
+        lost: Callable[[AJPMemberConnection], None],
+        *,
+        packet_size: int = 8192,
+        ping: float = 0.0,
+    ) -> None:
+        self._reactor = reactor
+        self._release = release
+        self._lost = lost
+        self._packet_size = packet_size
+        self._ping = ping
+        self._codec = ClientConnection(max_packet_size=packet_size)
+        self.sink: ResponseSink | None = None
+        self.closed = False
+        self.connected_at = 0.0
+        self.idle_since = 0.0
+        self.requests = 0
+        self._forward: ForwardRequest | None = None
+        self._pending: deque[bytes] = deque()
+        self._pending_len = 0
+        self._client_done = True
+        self._client_paused = False
+        self._body_sent = False
+        self._head_seen = False
+        self._declared: int | None = None
+        self._received = 0
+        self._paused = False
+        self._timer = IdleTimer(reactor, timeout, self._timed_out)
+        self._ping_call: IDelayedCall | None = None
+        # Client bytes held while the container has not asked for them yet.
+        self._high_water = 4 * (packet_size - 6)
+
+    # -- Twisted callbacks -------------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        self.connected_at = self.idle_since = self._reactor.seconds()
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.sink is None:
+            self._discard()  # bytes with no request outstanding: out of step
+            return
+        self._timer.touch()
+        try:
+            events = self._codec.receive_data(data)
+        except AJPProtocolError as e:
+            self._fail(Failure.PROTOCOL, f"malformed AJP answer: {e}")
+            return
+        for event in events:
+            if self.sink is None:
+                return
+            if isinstance(event, SendBodyChunk):
+                self._body_chunk(event.data)
+            elif isinstance(event, GetBodyChunk):
+                self._flush_body()
+            elif isinstance(event, SendHeaders):
+                self._headers(event)
+            elif isinstance(event, EndResponse):
+                self._end(event.reuse)
+            elif isinstance(event, CPong):
+                self._cpong()
+
+    def connectionLost(self, reason: TwistedFailure | None = None) -> None:
+        self.closed = True
+        self._timer.stop()
+        self._cancel_ping()
+        if self.sink is not None:
+            message = "member closed the connection"
+            if reason is not None and str(reason.value):
+                message += f" ({reason.getErrorMessage()})"
+            self._fail(Failure.BROKEN, message)
+        self._lost(self)
+
+    # -- used by the exchange -----------------------------------------------------------
+
+    def send_request(
+        self, sink: ResponseSink, method: bytes, request: ForwardRequest, body_mode: int
+    ) -> None:
+        self.sink = sink
+        self.requests += 1
+        self._forward = request
+        self._pending.clear()
+        self._pending_len = 0
+        self._client_done = body_mode == BODY_NONE
+        self._client_paused = False
+        self._body_sent = False
+        self._head_seen = False
+        self._declared = None
+        self._received = 0
+        self._timer.start()
+        if self._ping > 0:
+            assert self.transport is not None
+            self.transport.write(self._codec.send(CPing()))
+            self._ping_call = self._reactor.callLater(self._ping, self._ping_expired)
+        else:
+            self._send_forward()
+
+    def write_body(self, data: bytes) -> None:
+        if not data or self.sink is None:
+            return
+        self._pending.append(data)
+        self._pending_len += len(data)
+        self._flush_body()
+        if self._pending_len > self._high_water and not self._client_paused and self.sink:
+            self._client_paused = True
+            self.sink.pause_request_body()
+
+    def end_body(self) -> None:
+        self._client_done = True
+        if self.sink is not None:
+            self._flush_body()
+
+    @property
+    def body_sent(self) -> bool:
+        return self._body_sent
+
+    def pause_response(self) -> None:
+        if not self._paused and self.transport is not None:
+            self._paused = self._timer.paused = True
+            stream(self.transport).pauseProducing()
+
+    def resume_response(self) -> None:
+        if self._paused and self.transport is not None:
+            self._paused = self._timer.paused = False
+            self._timer.touch()
+            stream(self.transport).resumeProducing()
+
+    def abort(self) -> None:
+        self.sink = None
+        self._timer.stop()
+        self._cancel_ping()
+        if self.transport is not None and not self.closed:
+            stream(self.transport).abortConnection()
+
+    def close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.loseConnection()
+
+    # -- the request ------------------------------------------------------------------
+
+    def _send_forward(self) -> None:
+        assert self.transport is not None and self._forward is not None
+        try:
+            packet = self._codec.send(self._forward)
+        except LocalProtocolError as e:
+            # Nothing went out; the request itself cannot be expressed (header overflow).
+            self._fail(Failure.REJECTED, str(e), status=e.status_hint, sent=False)
+            return
+        self.transport.write(packet)
+        self._flush_body()
+
+    def _flush_body(self) -> None:
+        """Send the packet the container is owed, if there is something (or an end) to send."""
+        codec = self._codec
+        if not codec.body_packet_owed or self.transport is None or self._forward is None:
+            return
+        owed = codec.body_owed
+        if owed and self._pending:
+            chunk = self._take(owed)
+            self._body_sent = True
+            self.transport.write(codec.send(RequestBody(data=chunk)))
+        elif not owed or (self._client_done and not self._pending):
+            # Nothing more to give: the end-of-body packet answers the container.
+            self.transport.write(codec.send(RequestBody(data=b"")))
+        else:
+            return
+        self._timer.touch()
+        if self._client_paused and self._pending_len <= self._high_water // 2 and self.sink:
+            self._client_paused = False
+            self.sink.resume_request_body()
+
+    def _take(self, limit: int) -> bytes:
+        pending = self._pending
+        if len(pending[0]) >= limit:
+            first = pending[0]
+            chunk, rest = first[:limit], first[limit:]
+            if rest:
+                pending[0] = rest
+            else:
+                pending.popleft()
+        else:
+            parts: list[bytes] = []
+            size = 0
+            while pending and size < limit:
+                piece = pending.popleft()
+                if size + len(piece) > limit:
+                    cut = limit - size
+                    pending.appendleft(piece[cut:])
+                    piece = piece[:cut]
+                parts.append(piece)
+                size += len(piece)
+            chunk = b"".join(parts)
+        self._pending_len -= len(chunk)
+        return chunk
+
+    # -- the response -----------------------------------------------------------------
+
+    def _cpong(self) -> None:
+        self._cancel_ping()
+        self._send_forward()
+
+    def _ping_expired(self) -> None:
+        self._ping_call = None
+        if self.sink is not None:
+            self._fail(
+                Failure.REFUSED, f"member did not answer CPING within {self._ping:g}s", sent=False
+            )
+
+    def _cancel_ping(self) -> None:
+        if self._ping_call is not None and self._ping_call.active():
+            self._ping_call.cancel()
+        self._ping_call = None
+
+    def _headers(self, event: SendHeaders) -> None:
+        assert self.sink is not None
+        lengths = [v for n, v in event.headers if n.lower() == b"content-length"]
+        declared: int | None = None
+        if lengths:
+            if len(set(lengths)) != 1 or not lengths[0].isdigit() or len(lengths[0]) > 18:
+                self._fail(Failure.PROTOCOL, "member sent an invalid Content-Length")
+                return
+            declared = int(lengths[0])
+        method = self._forward.method if self._forward is not None else b"GET"
+        if method == b"HEAD" or event.status in (204, 304) or event.status < 200:
+            self._declared = 0
+        else:
+            self._declared = declared
+        self._head_seen = True
+        # The reason phrase is regenerated (Tomcat sends the number as the phrase).
+        self.sink.member_response(
+            event.status, b"", response_headers(list(event.headers)), declared
+        )
+
+    def _body_chunk(self, data: bytes) -> None:
+        if not data:
+            return  # an explicit flush: we pass every chunk on at once anyway
+        assert self.sink is not None
+        self._received += len(data)
+        if self._declared is not None and self._received > self._declared:
+            self._fail(Failure.PROTOCOL, "member sent more body than its Content-Length")
+            return
+        self.sink.member_body(data)
+
+    def _end(self, reuse: bool) -> None:
+        sink = self.sink
+        assert sink is not None
+        if self._declared is not None and self._declared and self._received < self._declared:
+            self._fail(Failure.BROKEN, "member ended the response short of its Content-Length")
+            return
+        self.sink = None
+        self._timer.stop()
+        if self._paused:
+            self.resume_response()
+        reusable = reuse and not self.closed
+        if reusable:
+            try:
+                self._codec.start_next_cycle()
+            except AJPProtocolError:
+                reusable = False
+        self.idle_since = self._reactor.seconds()
+        self._release(self, reusable)
+        sink.member_done()
+
+    # -- failures -----------------------------------------------------------------------
+
+    def _timed_out(self) -> None:
+        if self.sink is not None:
+            self._fail(Failure.TIMEOUT, f"member did not answer within {self._timer.timeout:g}s")
+
+    def _fail(
+        self, kind: Failure, message: str, *, status: int | None = None, sent: bool = True
+    ) -> None:
+        sink = self.sink
+        self.sink = None
+        self._timer.stop()
+        self._cancel_ping()
+        self._discard()
+        if sink is not None:
+            sink.member_failed(
+                MemberError(
+                    kind,
+                    message,
+                    request_sent=sent,
+                    response_started=self._head_seen,
+                    status=status,
+                )
+            )
+
+    def _discard(self) -> None:
+        if self.transport is not None and not self.closed:
+            stream(self.transport).abortConnection()
