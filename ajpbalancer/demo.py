@@ -4,7 +4,8 @@ Each demo member is a small HTTP/1.1 application server with a route, as a Tomca
 with a ``jvmRoute`` is: it answers every path with a page naming itself and listing the
 request headers it received (``X-Forwarded-*`` included), gives a new visitor a
 ``JSESSIONID=<id>.<route>`` cookie as Tomcat does, and redirects ``/redirect`` to its own
-internal URL. It is not on any hot path, so ``twisted.web`` serves it.
+internal URL. An HTTP demo member is served by ``twisted.web`` (it is on no hot path); an AJP13 one
+by the container side of ajpbalancer's own AJP codec, as Tomcat's AJP connector would.
 """
 
 from __future__ import annotations
@@ -15,11 +16,24 @@ import secrets
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IService
 from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
-from twisted.internet.interfaces import IReactorTCP
+from twisted.internet.interfaces import IAddress, IReactorTCP
+from twisted.internet.protocol import Factory, Protocol
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
-from ajpbalancer.config import DemoBackend
+from ajpbalancer.ajp import (
+    AJPProtocolError,
+    CPing,
+    CPong,
+    EndResponse,
+    ForwardRequest,
+    GetBodyChunk,
+    RequestBody,
+    SendBodyChunk,
+    SendHeaders,
+    ServerConnection,
+)
+from ajpbalancer.config import DemoBackend, Scheme
 
 
 def render_page(
@@ -93,6 +107,104 @@ class DemoPage(Resource):
         )
 
 
+class AJPDemoProtocol(Protocol):
+    """One AJP13 connection to a demo member: the container side of the codec."""
+
+    def __init__(self, member: AJPDemoMember) -> None:
+        self.member = member
+        self.codec = ServerConnection()
+        self.request: ForwardRequest | None = None
+        self.body_bytes = 0
+
+    def dataReceived(self, data: bytes) -> None:
+        assert self.transport is not None
+        try:
+            events = self.codec.receive_data(data)
+        except AJPProtocolError:
+            self.transport.loseConnection()
+            return
+        for event in events:
+            if isinstance(event, CPing):
+                self.transport.write(self.codec.send(CPong()))
+            elif isinstance(event, ForwardRequest):
+                self.request = event
+                self.body_bytes = 0
+                chunked = any(n.lower() == b"transfer-encoding" for n, _ in event.headers)
+                if chunked:
+                    self._ask()
+                elif not self.codec.body_expected:
+                    self._answer()
+            elif isinstance(event, RequestBody):
+                self.body_bytes += len(event.data)
+                if event.data and not self.codec.body_finished:
+                    self._ask()
+                else:
+                    self._answer()
+
+    def _ask(self) -> None:
+        assert self.transport is not None
+        self.transport.write(self.codec.send(GetBodyChunk(length=self.codec.max_request_chunk)))
+
+    def _answer(self) -> None:
+        assert self.transport is not None and self.request is not None
+        request = self.request
+        member = self.member
+        member.hits += 1
+        route = member.backend.route
+        cookies = b"; ".join(v for n, v in request.headers if n.lower() == b"cookie")
+        session = _cookie(cookies, b"JSESSIONID")
+        headers = [
+            (b"Content-Type", b"text/html; charset=utf-8"),
+            (b"X-Demo-Member", route.encode("ascii")),
+        ]
+        if session is None:
+            session = new_session(route)
+            headers.append((b"Set-Cookie", b"JSESSIONID=" + session + b"; Path=/; HttpOnly"))
+        uri = (
+            request.uri
+            if request.query_string is None
+            else request.uri + b"?" + request.query_string
+        )
+        page = render_page(
+            route,
+            method=request.method,
+            uri=uri,
+            headers=list(request.headers),
+            session=session,
+            hits=member.hits,
+            protocol="AJP13",
+        )
+        headers.append((b"Content-Length", b"%d" % len(page)))
+        self.transport.write(
+            self.codec.send(SendHeaders(status=200, reason=b"OK", headers=tuple(headers)))
+            + self.codec.send(SendBodyChunk(data=page))
+            + self.codec.send(EndResponse(reuse=True))
+        )
+        self.codec.start_next_cycle()
+        self.request = None
+
+
+def _cookie(header: bytes, name: bytes) -> bytes | None:
+    for part in header.split(b";"):
+        key, eq, value = part.strip().partition(b"=")
+        if eq and key == name:
+            return value
+    return None
+
+
+class AJPDemoMember(Factory):
+    """A demo member reached over AJP13."""
+
+    noisy = False
+
+    def __init__(self, backend: DemoBackend) -> None:
+        self.backend = backend
+        self.hits = 0
+
+    def buildProtocol(self, addr: IAddress | None) -> AJPDemoProtocol:
+        return AJPDemoProtocol(self)
+
+
 def demo_service(reactor: IReactorTCP, backend: DemoBackend) -> IService:
     """A service listening on the demo member's URL (loopback, checked by the config)."""
     port = backend.url.port
@@ -103,9 +215,14 @@ def demo_service(reactor: IReactorTCP, backend: DemoBackend) -> IService:
         if ":" in host
         else TCP4ServerEndpoint(reactor, port, interface=host)
     )
-    site = Site(DemoPage(backend))
-    site.noisy = False
-    site.log = lambda request: None  # type: ignore[method-assign]  # the proxy logs access
-    service = StreamServerEndpointService(endpoint, site)
+    factory: Factory | Site
+    if backend.url.scheme is Scheme.AJP:
+        factory = AJPDemoMember(backend)
+    else:
+        site = Site(DemoPage(backend))
+        site.noisy = False
+        site.log = lambda request: None  # type: ignore[method-assign]  # the proxy logs access
+        factory = site
+    service = StreamServerEndpointService(endpoint, factory)
     service._raiseSynchronously = True
     return service

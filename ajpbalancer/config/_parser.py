@@ -292,8 +292,10 @@ class _Parser:
             if not words:
                 raise v.InvalidValueError("expected URL route=NAME")
             url = v.url(words[0])
-            if url.scheme is not Scheme.HTTP:
-                raise v.InvalidValueError(f"a demo backend URL must be http://, got {words[0]!r}")
+            if url.scheme not in (Scheme.HTTP, Scheme.AJP):
+                raise v.InvalidValueError(
+                    f"a demo backend URL must be http:// or ajp://, got {words[0]!r}"
+                )
             if url.port is None:
                 raise v.InvalidValueError(f"a demo backend URL needs a port, got {words[0]!r}")
             if not (url.host.startswith("127.") or url.host in ("localhost", "::1")):

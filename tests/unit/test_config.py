@@ -1404,7 +1404,7 @@ def test_demo_lines_become_demo_backends_with_routes() -> None:
         ("http://127.0.0.1:18081", "a demo backend needs route=NAME"),
         ("http://127.0.0.1 route=a", "a demo backend URL needs a port"),
         ("http://10.0.0.1:80 route=a", "a demo backend listens on loopback only"),
-        ("https://127.0.0.1:443 route=a", "a demo backend URL must be http://"),
+        ("https://127.0.0.1:443 route=a", "a demo backend URL must be http:// or ajp://"),
         ("http://127.0.0.1:1 rout=a", "unknown demo parameter 'rout=a'"),
     ],
 )
