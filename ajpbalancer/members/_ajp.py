@@ -18,10 +18,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure as TwistedFailure
 
-from ajpbalancer._transport import stream
 from ajpbalancer.ajp import (
     AJPProtocolError,
     ClientConnection,
@@ -36,15 +34,15 @@ from ajpbalancer.ajp import (
     SendHeaders,
 )
 from ajpbalancer.headers import response_headers
+from ajpbalancer.members._base import MemberProtocol
 from ajpbalancer.members._errors import Failure, MemberError
 from ajpbalancer.members._http import BODY_NONE
-from ajpbalancer.members._timer import IdleTimer
 
 if TYPE_CHECKING:
     from ajpbalancer.members._sink import ResponseSink
 
 
-class AJPMemberConnection(Protocol):
+class AJPMemberConnection(MemberProtocol):
     """A pooled AJP13 connection (see the module docstring)."""
 
     def __init__(
@@ -57,17 +55,10 @@ class AJPMemberConnection(Protocol):
         packet_size: int = 8192,
         ping: float = 0.0,
     ) -> None:
-        self._reactor = reactor
-        self._release = release
-        self._lost = lost
+        super().__init__(reactor, timeout, release, lost)
         self._packet_size = packet_size
         self._ping = ping
         self._codec = ClientConnection(max_packet_size=packet_size)
-        self.sink: ResponseSink | None = None
-        self.closed = False
-        self.connected_at = 0.0
-        self.idle_since = 0.0
-        self.requests = 0
         self._forward: ForwardRequest | None = None
         self._pending: deque[bytes] = deque()
         self._pending_len = 0
@@ -77,16 +68,11 @@ class AJPMemberConnection(Protocol):
         self._head_seen = False
         self._declared: int | None = None
         self._received = 0
-        self._paused = False
-        self._timer = IdleTimer(reactor, timeout, self._timed_out)
         self._ping_call: IDelayedCall | None = None
         # Client bytes held while the container has not asked for them yet.
         self._high_water = 4 * (packet_size - 6)
 
     # -- Twisted callbacks -------------------------------------------------------------
-
-    def connectionMade(self) -> None:
-        self.connected_at = self.idle_since = self._reactor.seconds()
 
     def dataReceived(self, data: bytes) -> None:
         if self.sink is None:
@@ -165,28 +151,6 @@ class AJPMemberConnection(Protocol):
     @property
     def body_sent(self) -> bool:
         return self._body_sent
-
-    def pause_response(self) -> None:
-        if not self._paused and self.transport is not None:
-            self._paused = self._timer.paused = True
-            stream(self.transport).pauseProducing()
-
-    def resume_response(self) -> None:
-        if self._paused and self.transport is not None:
-            self._paused = self._timer.paused = False
-            self._timer.touch()
-            stream(self.transport).resumeProducing()
-
-    def abort(self) -> None:
-        self.sink = None
-        self._timer.stop()
-        self._cancel_ping()
-        if self.transport is not None and not self.closed:
-            stream(self.transport).abortConnection()
-
-    def close(self) -> None:
-        if self.transport is not None and not self.closed:
-            self.transport.loseConnection()
 
     # -- the request ------------------------------------------------------------------
 
@@ -338,6 +302,5 @@ class AJPMemberConnection(Protocol):
                 )
             )
 
-    def _discard(self) -> None:
-        if self.transport is not None and not self.closed:
-            stream(self.transport).abortConnection()
+    def _stop_extras(self) -> None:
+        self._cancel_ping()

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from twisted.internet.interfaces import IPushProducer, IReactorTime
-from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure as TwistedFailure
 from zope.interface import implementer
 
@@ -30,8 +29,8 @@ from ajpbalancer.h1 import (
     parse_response_head,
     response_body_reader,
 )
+from ajpbalancer.members._base import MemberProtocol
 from ajpbalancer.members._errors import Failure, MemberError
-from ajpbalancer.members._timer import IdleTimer
 
 if TYPE_CHECKING:
     from ajpbalancer.members._sink import ResponseSink
@@ -60,7 +59,7 @@ class _RequestBodyProducer:
         return None
 
 
-class HTTPMemberConnection(Protocol):
+class HTTPMemberConnection(MemberProtocol):
     """A pooled connection to an HTTP member (see the module docstring)."""
 
     def __init__(
@@ -70,14 +69,7 @@ class HTTPMemberConnection(Protocol):
         release: Callable[[HTTPMemberConnection, bool], None],
         lost: Callable[[HTTPMemberConnection], None],
     ) -> None:
-        self._reactor = reactor
-        self._release = release
-        self._lost = lost
-        self.sink: ResponseSink | None = None
-        self.connected_at = 0.0
-        self.idle_since = 0.0
-        self.requests = 0
-        self.closed = False
+        super().__init__(reactor, timeout, release, lost)
         self._method = b""
         self._buf = b""
         self._reader: BodyReader | None = None
@@ -86,14 +78,9 @@ class HTTPMemberConnection(Protocol):
         self._body_mode = BODY_NONE
         self._request_done = True
         self._body_sent = False
-        self._paused = False
-        self._timer = IdleTimer(reactor, timeout, self._timed_out)
         self._producer_registered = False
 
     # -- Twisted callbacks -------------------------------------------------------------
-
-    def connectionMade(self) -> None:
-        self.connected_at = self.idle_since = self._reactor.seconds()
 
     def dataReceived(self, data: bytes) -> None:
         if self.sink is None:
@@ -191,31 +178,6 @@ class HTTPMemberConnection(Protocol):
         """Whether any request body bytes went out (a request that did is never resent)."""
         return self._body_sent
 
-    def pause_response(self) -> None:
-        """The client reads slowly: stop reading from the member."""
-        if not self._paused and self.transport is not None:
-            self._paused = self._timer.paused = True
-            stream(self.transport).pauseProducing()
-
-    def resume_response(self) -> None:
-        if self._paused and self.transport is not None:
-            self._paused = self._timer.paused = False
-            self._timer.touch()
-            stream(self.transport).resumeProducing()
-
-    def abort(self) -> None:
-        """The client went away: drop the member connection and say nothing more."""
-        self.sink = None
-        self._timer.stop()
-        self._unregister_producer()
-        if self.transport is not None and not self.closed:
-            stream(self.transport).abortConnection()
-
-    def close(self) -> None:
-        """Close an idle connection (pool shutdown, ttl expiry)."""
-        if self.transport is not None and not self.closed:
-            self.transport.loseConnection()
-
     # -- internals ----------------------------------------------------------------------
 
     def _parse_head(self) -> bool:
@@ -265,8 +227,10 @@ class HTTPMemberConnection(Protocol):
 
     def _discard(self) -> None:
         self._unregister_producer()
-        if self.transport is not None and not self.closed:
-            stream(self.transport).abortConnection()
+        super()._discard()
+
+    def _stop_extras(self) -> None:
+        self._unregister_producer()
 
     def _unregister_producer(self) -> None:
         if self._producer_registered and self.transport is not None:

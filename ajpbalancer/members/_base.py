@@ -1,0 +1,76 @@
+"""What HTTP and AJP member connections share: pool bookkeeping, pausing, closing."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.protocol import Protocol
+
+from ajpbalancer._transport import stream
+from ajpbalancer.members._timer import IdleTimer
+
+if TYPE_CHECKING:
+    from ajpbalancer.members._sink import ResponseSink
+
+
+class MemberProtocol(Protocol, ABC):
+    """A pooled connection to a member; subclasses speak the protocol."""
+
+    def __init__(
+        self,
+        reactor: IReactorTime,
+        timeout: float,
+        release: Callable[[Any, bool], None],
+        lost: Callable[[Any], None],
+    ) -> None:
+        self._reactor = reactor
+        self._release = release
+        self._lost = lost
+        self.sink: ResponseSink | None = None
+        self.closed = False
+        self.connected_at = 0.0
+        self.idle_since = 0.0
+        self.requests = 0
+        self._paused = False
+        self._timer = IdleTimer(reactor, timeout, self._timed_out)
+
+    def connectionMade(self) -> None:
+        self.connected_at = self.idle_since = self._reactor.seconds()
+
+    @abstractmethod
+    def _timed_out(self) -> None:
+        """The member was silent for ``timeout``: fail the request as the protocol says."""
+
+    def pause_response(self) -> None:
+        """The client reads slowly: stop reading from the member."""
+        if not self._paused and self.transport is not None:
+            self._paused = self._timer.paused = True
+            stream(self.transport).pauseProducing()
+
+    def resume_response(self) -> None:
+        if self._paused and self.transport is not None:
+            self._paused = self._timer.paused = False
+            self._timer.touch()
+            stream(self.transport).resumeProducing()
+
+    def abort(self) -> None:
+        """The client went away: drop the member connection and say nothing more."""
+        self.sink = None
+        self._timer.stop()
+        self._stop_extras()
+        self._discard()
+
+    def close(self) -> None:
+        """Close an idle connection (pool shutdown, ttl expiry)."""
+        if self.transport is not None and not self.closed:
+            self.transport.loseConnection()
+
+    def _stop_extras(self) -> None:
+        """Stop what a subclass runs besides the idle timer (a producer, a CPING timer)."""
+
+    def _discard(self) -> None:
+        if self.transport is not None and not self.closed:
+            stream(self.transport).abortConnection()
