@@ -1,0 +1,1140 @@
+"""Protocol comparison benchmark: one Tomcat reached directly and through six proxies.
+
+In one run this starts one Tomcat 10 node on 127.0.0.2 (the integration tests' fixture,
+with its access log off and the JVM's full JIT on) and, in front of it:
+
+=================== ==========================================================
+``tomcat``          Tomcat direct over HTTP (the 1.00 of every ratio)
+``ajpbalancer-http`` ajpbalancer, ``ProxyPass / http://127.0.0.2:PORT/``
+``ajpbalancer-ajp`` ajpbalancer, ``ProxyPass / ajp://127.0.0.2:AJPPORT/``
+``apache-http``     Apache httpd 2.4 mod_proxy_http (event MPM)
+``apache-ajp``      Apache httpd 2.4 mod_proxy_ajp
+``twisted-proxy``   Twisted's own ``ReverseProxyResource`` over HTTP, the floor
+=================== ==========================================================
+
+For every (concurrency, body size) cell it runs ``wrk -t1 -cC -dDs --latency`` against
+each target in turn (a short warm-up first; the starting target rotates from cell to
+cell), so that the noise of a shared machine falls on all targets alike. It records
+requests/s, latency percentiles, errors, the proxy's CPU time per request (utime+stime
+of the proxy's processes from ``/proc``, delta over the run, divided by the requests),
+its RSS, and Tomcat's and wrk's CPU time too. A target that cannot start or does not
+answer correctly (ajp:// before AJP members land) is reported as unavailable, with the
+reason, and the others carry on.
+
+Results: ``OUT/protocols-STAMP.json`` (every raw figure and the machine's facts),
+``OUT/protocols-STAMP.md`` (the table printed on stdout), ``OUT/latest.json`` pointing
+at the newest. ``bench/plot.py`` draws the PNG. See ``bench/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import http.client
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # run as ``python bench/protocols.py``
+    sys.path.insert(0, str(REPO_ROOT))
+
+from tests.integration.apache import (  # noqa: E402  (needs REPO_ROOT on sys.path)
+    APACHE_BIN,
+    Apache,
+    ApacheError,
+    ajp_proxy,
+    http_proxy,
+)
+from tests.integration.proxy import ProxyError, ProxyProcess, free_port  # noqa: E402
+from tests.integration.tomcat import (  # noqa: E402
+    CATALINA_HOME,
+    Tomcat,
+    TomcatError,
+    find_free_ports,
+)
+
+# --- what is measured ---------------------------------------------------------------------
+
+TARGETS: dict[str, str] = {
+    "tomcat": "Tomcat direct (HTTP)",
+    "ajpbalancer-http": "ajpbalancer → HTTP",
+    "ajpbalancer-ajp": "ajpbalancer → AJP",
+    "apache-http": "Apache mod_proxy_http",
+    "apache-ajp": "Apache mod_proxy_ajp",
+    "twisted-proxy": "Twisted ReverseProxyResource",
+}
+"""Target names (for ``--targets``) and their labels, in the order of the tables."""
+
+BASELINE = "tomcat"
+REFERENCE = "apache-ajp"
+"""Ratios are given to the baseline (Tomcat direct) and to the reference proxy."""
+
+TOMCAT_ADDRESS = "127.0.0.2"
+TOMCAT_PORTS = (28080, 28009)
+"""Preferred (HTTP, AJP) ports, away from the test suite's 18080/18009."""
+START_ATTEMPTS = 3
+
+DEFAULT_DURATION = 5
+DEFAULT_CONCURRENCY = (1, 32, 64)
+DEFAULT_SIZES = (100, 65536)
+LARGE_SIZE = 1 << 20
+QUICK_DURATION = 2
+QUICK_CONCURRENCY = (32,)
+WARMUP_SECONDS = 1
+"""Per target and cell, at the cell's concurrency and size, before the measured run."""
+GLOBAL_WARMUP_SECONDS = 2
+"""Per target once at start (100 B, 32 connections): JIT, pools, Apache children."""
+WRK_TIMEOUT_SECONDS = 10
+"""wrk's per-request timeout (its default of 2 s counts slow 1 MiB answers as errors)."""
+WRK_GRACE_SECONDS = 30.0
+"""A wrk process that outlives its duration by this much is killed."""
+PROBE_TIMEOUT = 15.0
+STOP_TIMEOUT = 10.0
+LISTEN_BACKLOG = 511
+"""Apache's ListenBacklog default, given to the Python proxies too (Twisted's is 50)."""
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# --- /proc --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ProcStat:
+    """The fields of ``/proc/PID/stat`` the benchmark uses (times in clock ticks)."""
+
+    pid: int
+    ppid: int
+    pgid: int
+    utime: int
+    stime: int
+    cutime: int
+    cstime: int
+
+    @property
+    def ticks(self) -> int:
+        """CPU time of the process and of the children it has reaped."""
+        return self.utime + self.stime + self.cutime + self.cstime
+
+
+def read_stat(pid: int) -> ProcStat | None:
+    """``/proc/PID/stat`` parsed, or None if the process is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name is in parentheses and may hold spaces and parentheses itself.
+    fields = text[text.rindex(")") + 2 :].split()
+    return ProcStat(
+        pid=pid,
+        ppid=int(fields[1]),
+        pgid=int(fields[2]),
+        utime=int(fields[11]),
+        stime=int(fields[12]),
+        cutime=int(fields[13]),
+        cstime=int(fields[14]),
+    )
+
+
+def all_stats() -> list[ProcStat]:
+    """Every process visible in ``/proc``."""
+    stats = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            stat = read_stat(int(entry.name))
+            if stat is not None:
+                stats.append(stat)
+    return stats
+
+
+def process_family(root: int) -> list[ProcStat]:
+    """`root`, its descendants and, if it leads a process group, every member of that group.
+
+    Apache's children share the group of the parent started in a session of its own;
+    twistd's worker processes (``workers = N``) are its descendants.
+    """
+    stats = all_stats()
+    children: dict[int, list[ProcStat]] = {}
+    for stat in stats:
+        children.setdefault(stat.ppid, []).append(stat)
+    family: dict[int, ProcStat] = {s.pid: s for s in stats if s.pgid == root}
+    stack = [s for s in stats if s.pid == root]
+    while stack:
+        stat = stack.pop()
+        family[stat.pid] = stat
+        stack.extend(children.get(stat.pid, ()))
+    return list(family.values())
+
+
+def family_ticks(root: int) -> int:
+    """CPU ticks (user + system, reaped children included) of `process_family(root)`."""
+    return sum(s.ticks for s in process_family(root))
+
+
+def _status_kib(pid: int, key: str) -> int:
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0
+    for line in lines:
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def family_memory(root: int) -> tuple[int, int, int]:
+    """(sum of VmRSS, sum of VmHWM, number of processes) of `process_family(root)`, KiB.
+
+    For several processes the sums count shared pages once per process: an upper bound.
+    """
+    pids = [s.pid for s in process_family(root)]
+    return (
+        sum(_status_kib(p, "VmRSS") for p in pids),
+        sum(_status_kib(p, "VmHWM") for p in pids),
+        len(pids),
+    )
+
+
+# --- wrk ----------------------------------------------------------------------------------
+
+_TIME_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
+_SIZE_UNITS = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}
+_TIME = r"([\d.]+)(us|ms|s|m|h)"
+_PERCENTILE = re.compile(rf"^\s*(\d+(?:\.\d+)?)%\s+{_TIME}\s*$", re.MULTILINE)
+_LATENCY = re.compile(rf"^\s*Latency\s+{_TIME}\s+{_TIME}\s+{_TIME}", re.MULTILINE)
+_TOTAL = re.compile(rf"(\d+) requests in {_TIME}, ([\d.]+)([KMGT]?B) read")
+_SOCKET_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+_NON_2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
+_RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * _TIME_UNITS[unit]
+
+
+@dataclass(frozen=True, slots=True)
+class WrkResult:
+    """What one ``wrk --latency`` run printed, in numbers (latencies in milliseconds)."""
+
+    requests: int
+    seconds: float
+    rps: float
+    bytes_read: int
+    latency_ms: dict[str, float]
+    """``avg``, ``max`` and the percentiles wrk prints: ``p50``, ``p75``, ``p90``, ``p99``."""
+    socket_errors: dict[str, int]
+    non_2xx_3xx: int
+
+    @property
+    def errors(self) -> int:
+        """Socket errors of every kind plus answers with a status of 400 or more."""
+        return sum(self.socket_errors.values()) + self.non_2xx_3xx
+
+
+def parse_wrk(text: str) -> WrkResult:
+    """Parse wrk's output; raise ValueError if it has no ``N requests in T`` line."""
+    total = _TOTAL.search(text)
+    if total is None:
+        raise ValueError(f"no request count in wrk's output:\n{text}")
+    latency: dict[str, float] = {}
+    summary = _LATENCY.search(text)
+    if summary is not None:
+        latency["avg"] = _ms(summary.group(1), summary.group(2))
+        latency["max"] = _ms(summary.group(5), summary.group(6))
+    for match in _PERCENTILE.finditer(text):
+        latency[f"p{match.group(1).removesuffix('.00')}"] = _ms(match.group(2), match.group(3))
+    errors = _SOCKET_ERRORS.search(text)
+    names = ("connect", "read", "write", "timeout")
+    socket_errors = dict.fromkeys(names, 0)
+    if errors is not None:
+        socket_errors = {name: int(errors.group(i + 1)) for i, name in enumerate(names)}
+    non_2xx = _NON_2XX.search(text)
+    rps = _RPS.search(text)
+    return WrkResult(
+        requests=int(total.group(1)),
+        seconds=_ms(total.group(2), total.group(3)) / 1e3,
+        rps=float(rps.group(1)) if rps else 0.0,
+        bytes_read=int(float(total.group(4)) * _SIZE_UNITS[total.group(5)]),
+        latency_ms=latency,
+        socket_errors=socket_errors,
+        non_2xx_3xx=int(non_2xx.group(1)) if non_2xx else 0,
+    )
+
+
+def run_wrk(url: str, connections: int, seconds: int) -> tuple[str, float]:
+    """Run ``wrk -t1 -cN -dDs --latency URL``; its output and the CPU seconds it used.
+
+    wrk is killed if it outlives its duration by `WRK_GRACE_SECONDS` (and on any error
+    or Ctrl-C here, by `subprocess.run`).
+    """
+    cmd = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        f"--timeout={WRK_TIMEOUT_SECONDS}s",
+        "--latency",
+        url,
+    ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=seconds + WRK_GRACE_SECONDS,
+        stdin=subprocess.DEVNULL,
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    if result.returncode != 0:
+        raise RuntimeError(f"wrk exited {result.returncode}: {result.stderr.strip()}")
+    return result.stdout, cpu
+
+
+# --- the processes ------------------------------------------------------------------------
+
+
+class BenchTomcat(Tomcat):
+    """The test fixture's Tomcat, tuned for measuring rather than for starting fast.
+
+    No access log (no target logs requests), and the JVM's full tiered JIT (the fixture
+    stops at C1 to start quicker).
+    """
+
+    def server_xml(self) -> str:
+        """The fixture's server.xml without the AccessLogValve."""
+        xml = super().server_xml()
+        return re.sub(r"\s*<Valve [^>]*AccessLogValve.*?/>", "", xml, flags=re.DOTALL)
+
+    def _environment(self) -> dict[str, str]:
+        env = super()._environment()
+        env["CATALINA_OPTS"] = env["CATALINA_OPTS"].replace("-XX:TieredStopAtLevel=1", "")
+        return env
+
+
+APACHE_TWEAKS = (
+    ("MaxKeepAliveRequests 100", "MaxKeepAliveRequests 0"),
+    ("StartServers 1", "StartServers 2"),
+)
+"""Fixture settings changed for the benchmark: unlimited requests per client connection
+(as the Python proxies and Tomcat allow), and both children started up front so that
+none is forked during a measured run."""
+
+
+class BenchApache(Apache):
+    """The test fixture's Apache httpd, with `APACHE_TWEAKS` and no access log."""
+
+    def httpd_conf(self) -> str:
+        """The fixture's httpd.conf, tweaked; what could not be applied is noted in it."""
+        conf = super().httpd_conf()
+        for old, new in APACHE_TWEAKS:
+            if old in conf:
+                conf = conf.replace(old, new)
+            else:
+                conf += f"\n# bench: {old!r} not found, not changed to {new!r}\n"
+        return re.sub(r"^CustomLog .*$", "# CustomLog: off for the benchmark", conf, flags=re.M)
+
+
+@dataclass
+class Target:
+    """One thing wrk is pointed at: its base URL, the process to measure, and its state."""
+
+    name: str
+    base_url: str = ""
+    proxy_pid: int | None = None
+    """Root of the process family whose CPU and memory are the proxy's; None: no proxy."""
+    alive: Callable[[], bool] = lambda: True
+    log_tail: Callable[[], str] = lambda: ""
+    available: bool = False
+    reason: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return TARGETS[self.name]
+
+    def url(self, size: int) -> str:
+        return f"{self.base_url}/app/download?size={size}"
+
+    def disable(self, reason: str) -> None:
+        self.available = False
+        self.reason = reason
+
+
+def _tail(text: str, lines: int = 8, chars: int = 1500) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])[-chars:]
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> None:
+    """SIGTERM `process` (by its PID), SIGKILL it after `timeout` s, and reap it."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=timeout)
+
+
+def wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    """Wait until 127.0.0.1:`port` accepts; raise RuntimeError if `process` exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"exited with status {process.returncode} before listening")
+        with contextlib.suppress(OSError):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=0.5)
+            conn.connect()
+            conn.close()
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"not listening on port {port} after {timeout:.0f} s")
+
+
+def start_tomcat(stack: contextlib.ExitStack) -> BenchTomcat:
+    """Start the one Tomcat node, retrying on fresh ports when another process won them."""
+    tried: set[int] = set()
+    error: TomcatError | None = None
+    for _ in range(START_ATTEMPTS):
+        http_port, ajp_port = find_free_ports([TOMCAT_ADDRESS], TOMCAT_PORTS, exclude=tried)
+        tried.update((http_port, ajp_port))
+        tomcat = BenchTomcat("bench", TOMCAT_ADDRESS, http_port, ajp_port)
+        stack.callback(tomcat.close)
+        try:
+            return tomcat.start()
+        except TomcatError as exc:
+            tomcat.close()
+            error = exc
+            if not exc.bind_failed:
+                break
+    raise SystemExit(f"Tomcat could not start: {error}")
+
+
+def ajpbalancer_config(member: str, workers: str) -> str:
+    """The ajpbalancer config of a target: everything to `member`, no access log.
+
+    No ProxyPassReverse (not accepted yet); Apache's has one, which costs nothing on
+    answers without ``Location``, ``Content-Location`` or ``URI``, as these are.
+    """
+    return (
+        "# Written by bench/protocols.py\n"
+        "[ajpbalancer]\n"
+        f"workers = {workers}\n"
+        "access_log = off\n"
+        "\n"
+        "[frontend:bench]\n"
+        f"listen = tcp:{{port}}:interface=127.0.0.1:backlog={LISTEN_BACKLOG}\n"
+        f"ProxyPass = / {member}/\n"
+    )
+
+
+def start_ajpbalancer(
+    target: Target, member: str, workers: str, workdir: Path, stack: contextlib.ExitStack
+) -> None:
+    """Start ``twistd -n ajpbalancer`` proxying to `member`; mark `target` unavailable if not."""
+    directory = workdir / target.name
+    directory.mkdir()
+    proxy = ProxyProcess(ajpbalancer_config(member, workers), directory)
+    stack.callback(proxy.stop)
+    target.details["config"] = proxy.config_path.read_text()
+    try:
+        proxy.start()
+    except ProxyError as exc:
+        target.disable(f"did not start: {_tail(str(exc))}")
+        return
+    assert proxy.process is not None
+    process = proxy.process
+    target.base_url = f"http://127.0.0.1:{proxy.port}"
+    target.proxy_pid = proxy.pid
+    target.alive = lambda: process.poll() is None
+    target.log_tail = lambda: _tail(proxy.log())
+    target.available = True
+
+
+def start_apache(target: Target, config: str, stack: contextlib.ExitStack) -> None:
+    """Start Apache httpd with `config` in its virtual host; unavailable if it cannot."""
+    error: ApacheError | None = None
+    for _ in range(START_ATTEMPTS):
+        apache = BenchApache(proxy_config=config)
+        stack.callback(apache.close)
+        try:
+            apache.start()
+        except ApacheError as exc:
+            apache.close()
+            error = exc
+            if exc.bind_failed:
+                continue
+            break
+        _attach_apache(target, apache)
+        return
+    target.disable(f"did not start: {_tail(str(error))}")
+
+
+def _attach_apache(target: Target, apache: Apache) -> None:
+    """Point `target` at a started `apache` (its parent process leads the group measured)."""
+    target.base_url = apache.url
+    target.proxy_pid = apache.pid
+    target.alive = lambda: apache.running
+    target.log_tail = lambda: _tail(apache.error_log_tail())
+    target.details["config"] = apache.config_path.read_text()
+    target.available = True
+
+
+def start_twisted_proxy(
+    target: Target, tomcat: Tomcat, workdir: Path, stack: contextlib.ExitStack
+) -> None:
+    """Start Twisted's ReverseProxyResource (``bench/_twisted_proxy.py``) before Tomcat."""
+    port = free_port()
+    log_path = workdir / "twisted-proxy.log"
+    script = Path(__file__).resolve().parent / "_twisted_proxy.py"
+    cmd = [
+        sys.executable,
+        str(script),
+        f"--port={port}",
+        f"--backend-host={tomcat.address}",
+        f"--backend-port={tomcat.http_port}",
+    ]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+    stack.callback(stop_process, process)
+
+    def log_tail() -> str:
+        return _tail(log_path.read_text(errors="replace"))
+
+    try:
+        wait_listening(port, process)
+    except RuntimeError as exc:
+        target.disable(f"did not start: {exc}: {log_tail()}")
+        return
+    target.base_url = f"http://127.0.0.1:{port}"
+    target.proxy_pid = process.pid
+    target.alive = lambda: process.poll() is None
+    target.log_tail = log_tail
+    target.available = True
+
+
+def probe(target: Target, sizes: Sequence[int]) -> None:
+    """GET every size once through `target`: 200 and exactly that many bytes, else unavailable."""
+    host, _, port = target.base_url.removeprefix("http://").partition(":")
+    for size in sizes:
+        path = f"/app/download?size={size}"
+        try:
+            conn = http.client.HTTPConnection(host, int(port), timeout=PROBE_TIMEOUT)
+            try:
+                conn.request("GET", path)
+                response = conn.getresponse()
+                body = response.read()
+            finally:
+                conn.close()
+        except (OSError, http.client.HTTPException) as exc:
+            target.disable(f"GET {path} failed: {exc!r}; log: {target.log_tail()}")
+            return
+        if response.status != 200 or len(body) != size:
+            target.disable(
+                f"GET {path} answered {response.status} with {len(body)} bytes "
+                f"({body[:200]!r}); log: {target.log_tail()}"
+            )
+            return
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What one run measures."""
+
+    duration: int
+    concurrency: tuple[int, ...]
+    sizes: tuple[int, ...]
+    targets: tuple[str, ...]
+    warmup: int
+    global_warmup: int
+    rounds: int
+    workers: str
+    out: Path
+
+
+def measure(
+    target: Target, tomcat: Tomcat, settings: Settings, conc: int, size: int
+) -> dict[str, Any]:
+    """Warm up, then one measured wrk run against `target`; every figure of it as a dict."""
+    url = target.url(size)
+    if settings.warmup > 0:
+        run_wrk(url, conc, settings.warmup)
+    assert tomcat.pid is not None
+    proxy = target.proxy_pid
+    proxy_before = family_ticks(proxy) if proxy is not None else 0
+    tomcat_before = family_ticks(tomcat.pid)
+    started = time.monotonic()
+    output, wrk_cpu = run_wrk(url, conc, settings.duration)
+    wall = time.monotonic() - started
+    tomcat_ticks = family_ticks(tomcat.pid) - tomcat_before
+    result = parse_wrk(output)
+    requests = result.requests
+    record: dict[str, Any] = {
+        "target": target.name,
+        "concurrency": conc,
+        "size": size,
+        "url": url,
+        "requests": requests,
+        "seconds": result.seconds,
+        "rps": result.rps,
+        "bytes_read": result.bytes_read,
+        "bytes_per_request": result.bytes_read / requests if requests else None,
+        # wrk counts 3xx as success and never checks a body: whole bodies show here.
+        "short_bodies": requests > 0 and result.bytes_read < requests * size,
+        "latency_ms": result.latency_ms,
+        "p50_ms": result.latency_ms.get("p50"),
+        "p99_ms": result.latency_ms.get("p99"),
+        "socket_errors": result.socket_errors,
+        "non_2xx_3xx": result.non_2xx_3xx,
+        "errors": result.errors,
+        "wall_seconds": wall,
+        "wrk_cpu_seconds": wrk_cpu,
+        "tomcat_cpu_seconds": tomcat_ticks / CLK_TCK,
+        "tomcat_cpu_us_per_request": tomcat_ticks / CLK_TCK / requests * 1e6 if requests else None,
+        "proxy_cpu_seconds": None,
+        "proxy_cpu_us_per_request": None,
+        "proxy_cpu_cores": None,
+        "proxy_rss_kib": None,
+        "proxy_peak_rss_kib": None,
+        "proxy_processes": None,
+        "wrk_output": output,
+    }
+    if proxy is not None:
+        ticks = family_ticks(proxy) - proxy_before
+        rss, peak, count = family_memory(proxy)
+        cpu = ticks / CLK_TCK
+        record.update(
+            proxy_cpu_seconds=cpu,
+            proxy_cpu_us_per_request=cpu / requests * 1e6 if requests else None,
+            proxy_cpu_cores=cpu / wall if wall > 0 else None,
+            proxy_rss_kib=rss,
+            proxy_peak_rss_kib=peak,
+            proxy_processes=count,
+        )
+    return record
+
+
+def cells(settings: Settings) -> Iterator[tuple[int, int]]:
+    """(concurrency, size) in the order measured: by concurrency, then by size."""
+    for conc in settings.concurrency:
+        for size in settings.sizes:
+            yield conc, size
+
+
+def run(settings: Settings, targets: dict[str, Target], tomcat: Tomcat) -> list[dict[str, Any]]:
+    """Every cell, every round, every available target in rotating order."""
+    runs: list[dict[str, Any]] = []
+    names = list(targets)
+    for index, (conc, size) in enumerate(cells(settings)):
+        for round_ in range(settings.rounds):
+            shift = (index * settings.rounds + round_) % len(names)
+            order = names[shift:] + names[:shift]
+            for position, name in enumerate(order):
+                target = targets[name]
+                if not target.available:
+                    continue
+                print(
+                    f"  c={conc:<3} {size_label(size):>7} round {round_ + 1}: {name}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                try:
+                    record = measure(target, tomcat, settings, conc, size)
+                except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
+                    record = {"target": name, "concurrency": conc, "size": size, "failed": str(exc)}
+                record.update(round=round_, position=position)
+                runs.append(record)
+                if not tomcat.running:
+                    raise SystemExit(f"Tomcat died during the run:\n{tomcat.log_tail()}")
+                if not target.alive():
+                    target.disable(
+                        f"its process exited during the run (c={conc}, {size} B): "
+                        f"{target.log_tail()}"
+                    )
+    return runs
+
+
+def global_warmup(settings: Settings, targets: dict[str, Target]) -> None:
+    """Each available target once, 100 B at 32 connections (JIT, pools, caches)."""
+    if settings.global_warmup <= 0:
+        return
+    for target in targets.values():
+        if target.available:
+            print(f"  warm-up: {target.name}", file=sys.stderr, flush=True)
+            try:
+                run_wrk(target.url(min(settings.sizes)), 32, settings.global_warmup)
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                target.disable(f"warm-up failed: {exc}")
+
+
+# --- summary ------------------------------------------------------------------------------
+
+
+def size_label(size: int) -> str:
+    """``100 B``, ``64 KiB``, ``1 MiB``."""
+    for unit, factor in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor} {unit}"
+    return f"{size} B"
+
+
+def summarize(runs: list[dict[str, Any]], settings: Settings) -> list[dict[str, Any]]:
+    """Per cell and target, the run of median requests/s, with ratios within the cell."""
+    summary = []
+    for conc, size in cells(settings):
+        chosen: dict[str, dict[str, Any]] = {}
+        for name in settings.targets:
+            measured = [
+                r
+                for r in runs
+                if r["target"] == name
+                and r["concurrency"] == conc
+                and r["size"] == size
+                and "rps" in r
+            ]
+            if measured:
+                measured.sort(key=lambda r: r["rps"])
+                chosen[name] = measured[(len(measured) - 1) // 2]
+        results = {}
+        for name, record in chosen.items():
+            entry = {
+                key: record[key]
+                for key in (
+                    "rps",
+                    "p50_ms",
+                    "p99_ms",
+                    "errors",
+                    "proxy_cpu_us_per_request",
+                    "proxy_cpu_cores",
+                    "proxy_rss_kib",
+                    "proxy_peak_rss_kib",
+                    "tomcat_cpu_us_per_request",
+                    "short_bodies",
+                )
+            }
+            entry["rounds"] = sum(
+                1
+                for r in runs
+                if r["target"] == name and r["concurrency"] == conc and r["size"] == size
+            )
+            for ratio, other in (("vs_tomcat", BASELINE), ("vs_apache_ajp", REFERENCE)):
+                base = chosen.get(other)
+                entry[ratio] = record["rps"] / base["rps"] if base and base["rps"] else None
+            base = chosen.get(REFERENCE)
+            entry["p99_vs_apache_ajp"] = (
+                record["p99_ms"] / base["p99_ms"]
+                if base and base.get("p99_ms") and record.get("p99_ms") is not None
+                else None
+            )
+            results[name] = entry
+        summary.append({"concurrency": conc, "size": size, "results": results})
+    return summary
+
+
+def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
+    return "—" if value is None else f"{value:{spec}}{suffix}"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The Markdown tables of a report: results per cell, bars of issue 7, unavailable."""
+    lines = [
+        "| conc | body | target | req/s | vs Tomcat | vs Apache AJP | p50 ms | p99 ms "
+        "| proxy CPU µs/req | proxy cores | proxy RSS MiB (peak) | errors |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for cell in report["cells"]:
+        for name, label in TARGETS.items():
+            entry = cell["results"].get(name)
+            if entry is None:
+                continue
+            rss = entry["proxy_rss_kib"]
+            peak = entry["proxy_peak_rss_kib"]
+            memory = "—" if rss is None else f"{rss / 1024:.0f} ({peak / 1024:.0f})"
+            lines.append(
+                f"| {cell['concurrency']} | {size_label(cell['size'])} | {label} "
+                f"| {entry['rps']:,.0f} | {_fmt(entry['vs_tomcat'], '.2f')} "
+                f"| {_fmt(entry['vs_apache_ajp'], '.2f')} | {_fmt(entry['p50_ms'], '.2f')} "
+                f"| {_fmt(entry['p99_ms'], '.2f')} "
+                f"| {_fmt(entry['proxy_cpu_us_per_request'], '.0f')} "
+                f"| {_fmt(entry['proxy_cpu_cores'], '.2f')} | {memory} | {entry['errors']}"
+                f"{' (short bodies!)' if entry['short_bodies'] else ''} |"
+            )
+    lines.append("")
+    bars = issue7_bars(report)
+    if bars:
+        lines += ["| bar (issue 7) | measured | verdict |", "|---|---:|---|"]
+        lines += [f"| {bar} | {value} | {verdict} |" for bar, value, verdict in bars]
+        lines.append("")
+    for name, target in report["targets"].items():
+        if not target["available"]:
+            reason = " ".join(str(target["reason"]).split())
+            lines.append(f"- **{TARGETS[name]}** unavailable: {reason[:400]}")
+    machine = report["machine"]
+    lines.append(
+        f"\n{machine['date']}, {machine['cpu_model']}, {machine['nproc']} cores, "
+        f"{machine['python']}, Twisted {machine['twisted']}, {machine['tomcat']}, "
+        f"{machine['apache']}; wrk -t1, {report['settings']['duration']} s per run, "
+        f"{report['settings']['rounds']} round(s); wall time {report['wall_seconds']:.0f} s."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def issue7_bars(report: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The first-bar targets of issue 7 that this run's cells can speak to."""
+
+    def entry(name: str, conc: int, size: int) -> dict[str, Any] | None:
+        for cell in report["cells"]:
+            if cell["concurrency"] == conc and cell["size"] == size:
+                result: dict[str, Any] | None = cell["results"].get(name)
+                return result
+        return None
+
+    bars: list[tuple[str, str, str]] = []
+    ajp, own_http, twisted = "ajpbalancer-ajp", "ajpbalancer-http", "twisted-proxy"
+    checks: list[tuple[str, str, str, int, float, bool]] = [
+        # label, target, compared with, body size, bar, higher is better
+        ("AJP ÷ Apache AJP req/s", ajp, REFERENCE, 100, 0.5, True),
+        ("AJP ÷ Apache AJP req/s", ajp, REFERENCE, 65536, 0.6, True),
+    ]
+    for size in sorted({c["size"] for c in report["cells"]}):
+        checks += [
+            ("AJP ÷ Twisted proxy req/s", ajp, twisted, size, 3.0, True),
+            ("HTTP ÷ Twisted proxy req/s", own_http, twisted, size, 3.0, True),
+            ("AJP ÷ own HTTP path req/s", ajp, own_http, size, 0.9 if size < 65536 else 1.0, True),
+            ("AJP p99 ÷ Apache AJP p99", ajp, REFERENCE, size, 2.0, False),
+        ]
+    for label, name, other, size, bar, higher in checks:
+        x, y = entry(name, 32, size), entry(other, 32, size)
+        key = "rps" if higher else "p99_ms"
+        if x is None or y is None or x.get(key) is None or not y.get(key):
+            continue
+        value = x[key] / y[key]
+        met = value >= bar if higher else value <= bar
+        sign = "≥" if higher else "≤"
+        verdict = f"{'met' if met else 'not met'} ({sign} {bar:g})"
+        bars.append((f"{label}, {size_label(size)}, c=32", f"{value:.2f}", verdict))
+    return bars
+
+
+# --- machine facts ------------------------------------------------------------------------
+
+
+def _command_output(cmd: Sequence[str], timeout: float = 30.0) -> str:
+    try:
+        result = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"unknown ({exc})"
+    return (result.stdout + result.stderr).strip()
+
+
+def _first_match(pattern: str, text: str, default: str) -> str:
+    match = re.search(pattern, text, re.MULTILINE)
+    return match.group(1).strip() if match else default
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine_facts() -> dict[str, Any]:
+    """What the figures depend on: CPU, cores, memory, software versions, date, load."""
+    cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+    meminfo = Path("/proc/meminfo").read_text(errors="replace")
+    tomcat = _command_output(
+        [
+            "java",
+            "-cp",
+            str(CATALINA_HOME / "lib" / "catalina.jar"),
+            "org.apache.catalina.util.ServerInfo",
+        ]
+    )
+    git = ["git", "-C", str(REPO_ROOT)]
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu_count": os.cpu_count(),
+        "cpu_model": _first_match(r"^model name\s*:\s*(.+)$", cpuinfo, platform.machine()),
+        "mem_total": _first_match(r"^MemTotal:\s*(.+)$", meminfo, "unknown"),
+        "kernel": platform.release(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "python_executable": sys.executable,
+        "twisted": _version("twisted"),
+        "ajpbalancer": _version("ajpbalancer"),
+        "git_commit": _command_output([*git, "rev-parse", "HEAD"]),
+        "git_dirty": bool(_command_output([*git, "status", "--porcelain", "--", "ajpbalancer"])),
+        "tomcat": _first_match(r"Server version:\s*(.+)$", tomcat, "Tomcat (version unknown)"),
+        "java": _command_output(["java", "-version"]).splitlines()[0],
+        "apache": _first_match(
+            r"Server version:\s*(.+)$",
+            _command_output([str(APACHE_BIN), "-v"]),
+            "Apache (version unknown)",
+        ),
+        "wrk": _first_match(r"^(wrk \S+)", _command_output(["wrk", "-v"]), "wrk"),
+        "loadavg_start": os.getloadavg(),
+    }
+
+
+# --- command line -------------------------------------------------------------------------
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a comma-separated list of integers: {text!r}"
+        ) from None
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"expected positive integers: {text!r}")
+    return values
+
+
+def _target_list(text: str) -> tuple[str, ...]:
+    names = tuple(v.strip() for v in text.split(",") if v.strip())
+    unknown = [n for n in names if n not in TARGETS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown target(s) {', '.join(unknown) or '(none)'}; known: {', '.join(TARGETS)}"
+        )
+    return tuple(n for n in TARGETS if n in names)
+
+
+def parse_args(argv: Sequence[str] | None) -> Settings:
+    """The command line as `Settings` (explicit flags win over ``--quick``)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.protocols",
+        description="Tomcat direct vs ajpbalancer (HTTP, AJP) vs Apache httpd vs Twisted's "
+        "proxy, with wrk, in one run. See bench/README.md.",
+    )
+    parser.add_argument(
+        "--duration", type=int, help=f"seconds per run (default {DEFAULT_DURATION})"
+    )
+    parser.add_argument(
+        "--concurrency", type=_int_list, help="connections, comma-separated (default 1,32,64)"
+    )
+    parser.add_argument("--sizes", type=_int_list, help="body bytes (default 100,65536)")
+    parser.add_argument("--large", action="store_true", help="add 1 MiB bodies to the sizes")
+    parser.add_argument(
+        "--quick", action="store_true", help=f"smoke test: concurrency 32, {QUICK_DURATION} s"
+    )
+    parser.add_argument(
+        "--targets",
+        type=_target_list,
+        default=tuple(TARGETS),
+        help=f"comma-separated subset of: {', '.join(TARGETS)}",
+    )
+    parser.add_argument(
+        "--warmup", type=int, help=f"warm-up seconds per target and cell (default {WARMUP_SECONDS})"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measured runs per target and cell, interleaved; the median is reported",
+    )
+    parser.add_argument(
+        "--workers", default="1", help="ajpbalancer's 'workers' setting (N or auto; default 1)"
+    )
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or args.rounds > 20:
+        parser.error("--rounds must be 1..20")
+    if not re.fullmatch(r"\d+|auto", args.workers):
+        parser.error("--workers must be a number or 'auto'")
+    duration = args.duration or (QUICK_DURATION if args.quick else DEFAULT_DURATION)
+    if not 1 <= duration <= 600:
+        parser.error("--duration must be 1..600 seconds")
+    sizes = args.sizes or DEFAULT_SIZES
+    if args.large and LARGE_SIZE not in sizes:
+        sizes = (*sizes, LARGE_SIZE)
+    warmup = args.warmup if args.warmup is not None else WARMUP_SECONDS
+    return Settings(
+        duration=duration,
+        concurrency=args.concurrency or (QUICK_CONCURRENCY if args.quick else DEFAULT_CONCURRENCY),
+        sizes=sizes,
+        targets=args.targets,
+        warmup=max(0, min(warmup, 60)),
+        global_warmup=0 if args.quick else GLOBAL_WARMUP_SECONDS,
+        rounds=args.rounds,
+        workers=args.workers,
+        out=args.out,
+    )
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM and SIGHUP unwind like Ctrl-C, so every ``finally`` stops what it started."""
+    raise SystemExit(128 + signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; write the JSON and Markdown; print the table."""
+    settings = parse_args(argv)
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk not found (apt install wrk)")
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)
+    started = time.monotonic()
+    machine = machine_facts()
+    targets = {name: Target(name) for name in settings.targets}
+    runs: list[dict[str, Any]] = []
+    aborted: str | None = None
+    with contextlib.ExitStack() as stack:
+        workdir = Path(tempfile.mkdtemp(prefix="ajpb-bench-"))
+        stack.callback(shutil.rmtree, workdir, True)
+        print("starting Tomcat ...", file=sys.stderr, flush=True)
+        tomcat = start_tomcat(stack)
+        try:
+            print("starting the proxies ...", file=sys.stderr, flush=True)
+            start_targets(targets, tomcat, settings, workdir, stack)
+            for target in targets.values():
+                if target.available:
+                    probe(target, settings.sizes)
+            global_warmup(settings, targets)
+            runs = run(settings, targets, tomcat)
+        except (KeyboardInterrupt, SystemExit) as exc:
+            aborted = f"interrupted ({type(exc).__name__} {exc})"
+            raise
+        finally:
+            print("stopping everything ...", file=sys.stderr, flush=True)
+            stack.close()
+            if runs or aborted is None:
+                report = build_report(
+                    settings,
+                    machine=machine,
+                    targets=targets,
+                    tomcat=tomcat,
+                    runs=runs,
+                    started=started,
+                    aborted=aborted,
+                )
+                write_report(report, settings.out)
+    return 0
+
+
+def start_targets(
+    targets: dict[str, Target],
+    tomcat: Tomcat,
+    settings: Settings,
+    workdir: Path,
+    stack: contextlib.ExitStack,
+) -> None:
+    """Start the process behind every target asked for (Tomcat itself is already up)."""
+    for name, target in targets.items():
+        if name == "tomcat":
+            target.base_url = tomcat.http_url
+            target.alive = lambda: tomcat.running
+            target.log_tail = lambda: _tail(tomcat.log_tail())
+            target.available = True
+        elif name == "ajpbalancer-http":
+            start_ajpbalancer(target, tomcat.http_url, settings.workers, workdir, stack)
+        elif name == "ajpbalancer-ajp":
+            start_ajpbalancer(target, tomcat.ajp_url, settings.workers, workdir, stack)
+        elif name == "apache-http":
+            start_apache(target, http_proxy(tomcat.http_url, path="/"), stack)
+        elif name == "apache-ajp":
+            start_apache(target, ajp_proxy(tomcat.ajp_url, path="/"), stack)
+        elif name == "twisted-proxy":
+            start_twisted_proxy(target, tomcat, workdir, stack)
+
+
+def build_report(
+    settings: Settings,
+    *,
+    machine: dict[str, Any],
+    targets: dict[str, Target],
+    tomcat: Tomcat,
+    runs: list[dict[str, Any]],
+    started: float,
+    aborted: str | None,
+) -> dict[str, Any]:
+    """Everything of the run as one JSON-able dict."""
+    machine = {**machine, "loadavg_end": os.getloadavg()}
+    report: dict[str, Any] = {
+        "schema": 1,
+        "command": [sys.argv[0], *sys.argv[1:]],
+        "machine": machine,
+        "settings": {
+            **{k: v for k, v in dataclasses.asdict(settings).items() if k != "out"},
+            "wrk": f"wrk -t1 -cC -d{settings.duration}s --timeout={WRK_TIMEOUT_SECONDS}s --latency",
+            "clk_tck": CLK_TCK,
+            "tomcat": {
+                "address": tomcat.address,
+                "http_port": tomcat.http_port,
+                "ajp_port": tomcat.ajp_port,
+                "tweaks": "no AccessLogValve; full tiered JIT",
+            },
+            "apache_tweaks": [f"{a} -> {b}" for a, b in APACHE_TWEAKS] + ["CustomLog off"],
+        },
+        "targets": {
+            name: {
+                "label": t.label,
+                "available": t.available,
+                "reason": t.reason,
+                "url": t.base_url or None,
+                **t.details,
+            }
+            for name, t in targets.items()
+        },
+        "runs": runs,
+        "wall_seconds": time.monotonic() - started,
+        "aborted": aborted,
+    }
+    report["cells"] = summarize(runs, settings)
+    return report
+
+
+def write_report(report: dict[str, Any], out: Path) -> Path:
+    """Write JSON and Markdown under `out`, point ``latest.json`` at them, print the table."""
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    path = out / f"protocols-{stamp}.json"
+    path.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    table = markdown(report)
+    path.with_suffix(".md").write_text(table)
+    latest = out / "latest.json"
+    with contextlib.suppress(FileNotFoundError):
+        latest.unlink()
+    latest.symlink_to(path.name)
+    print(table)
+    print(f"results: {path}", file=sys.stderr)
+    return path
+
+
+if __name__ == "__main__":
+    sys.exit(main())
