@@ -63,7 +63,7 @@ def plot(report: dict[str, Any], out: Path) -> None:
     sizes = sorted({c["size"] for c in cells})
     concurrencies = sorted({c["concurrency"] for c in cells})
     fig, axes = plt.subplots(
-        2, len(sizes), figsize=(5.5 * len(sizes) + 1, 8), squeeze=False, sharex="col"
+        2, len(sizes), figsize=(5.5 * len(sizes) + 1, 9), squeeze=False, sharex="col"
     )
     width = 0.8 / max(len(targets), 1)
     for column, size in enumerate(sizes):
@@ -101,7 +101,8 @@ def plot(report: dict[str, Any], out: Path) -> None:
         for ax in (top, bottom):
             ax.grid(axis="y", alpha=0.3)
             ax.set_axisbelow(True)
-    axes[0][0].legend(fontsize="small", loc="upper left")
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=min(len(names), 3), fontsize="small")
     unavailable = [
         f"{t['label']}: unavailable" for t in report["targets"].values() if not t["available"]
     ]
@@ -118,12 +119,12 @@ def plot(report: dict[str, Any], out: Path) -> None:
     )
     fig.text(
         0.01,
-        0.005,
+        0.075,
         "Hatched: Tomcat direct, Tomcat's own CPU per request. Shared machine: compare "
         "ratios within this run, not absolute figures.",
         fontsize="x-small",
     )
-    fig.tight_layout(rect=(0, 0.02, 1, 1))
+    fig.tight_layout(rect=(0, 0.09, 1, 1))
     fig.savefig(out, dpi=110)
     plt.close(fig)
 

@@ -647,9 +647,13 @@ def cells(settings: Settings) -> Iterator[tuple[int, int]]:
             yield conc, size
 
 
-def run(settings: Settings, targets: dict[str, Target], tomcat: Tomcat) -> list[dict[str, Any]]:
-    """Every cell, every round, every available target in rotating order."""
-    runs: list[dict[str, Any]] = []
+def run(
+    settings: Settings, targets: dict[str, Target], tomcat: Tomcat, runs: list[dict[str, Any]]
+) -> None:
+    """Every cell, every round, every available target in rotating order, into `runs`.
+
+    Runs are appended as they finish, so an interrupted run still reports them.
+    """
     names = list(targets)
     for index, (conc, size) in enumerate(cells(settings)):
         for round_ in range(settings.rounds):
@@ -677,7 +681,6 @@ def run(settings: Settings, targets: dict[str, Target], tomcat: Tomcat) -> list[
                         f"its process exited during the run (c={conc}, {size} B): "
                         f"{target.log_tail()}"
                     )
-    return runs
 
 
 def global_warmup(settings: Settings, targets: dict[str, Target]) -> None:
@@ -1026,7 +1029,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if target.available:
                     probe(target, settings.sizes)
             global_warmup(settings, targets)
-            runs = run(settings, targets, tomcat)
+            run(settings, targets, tomcat, runs)
         except (KeyboardInterrupt, SystemExit) as exc:
             aborted = f"interrupted ({type(exc).__name__} {exc})"
             raise
