@@ -21,7 +21,7 @@ add what a table cannot say (how many body bytes are owed).
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from ajpbalancer.ajp._constants import (
     DEFAULT_MAX_PACKET_SIZE,
@@ -188,14 +188,16 @@ class _Connection:
                 f"{event.wire_name} is not allowed in state {self._state.name}"
             ) from None
 
-    def _decode(self, payload: memoryview) -> Event:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # each end defines these three:
 
-    def _send(self, event: Event) -> bytes:
-        raise NotImplementedError
+        def _decode(self, payload: memoryview) -> Event:
+            """The event in one payload from the peer."""
 
-    def _received(self, event: Event) -> bool:
-        raise NotImplementedError
+        def _send(self, event: Event) -> bytes:
+            """Guards for an event this end sends, then its bytes."""
+
+        def _received(self, event: Event) -> bool:
+            """Guards for a received event; False to drop it (a flush before headers)."""
 
     def _response_headers(self, head: bool, event: SendHeaders) -> None:
         self._response_has_body = not head and event.status not in NO_BODY_STATUSES

@@ -317,10 +317,10 @@ def decode_send_body_chunk(payload: memoryview) -> SendBodyChunk:
     r = Reader(payload, 1)
     n = r.uint16()
     carried = len(payload) - _BODY_CHUNK_OVERHEAD
+    if carried < 0:
+        raise RemoteProtocolError("SEND_BODY_CHUNK ends before its NUL terminator")
     if n != carried:
-        raise RemoteProtocolError(
-            f"SEND_BODY_CHUNK says {n} bytes but its packet carries {carried}"
-        )
+        raise RemoteProtocolError(f"SEND_BODY_CHUNK says {n} bytes, its packet carries {carried}")
     if payload[-1] != 0:
         raise RemoteProtocolError("SEND_BODY_CHUNK is not NUL-terminated")
     return SendBodyChunk(data=bytes(payload[3:-1]))
