@@ -142,9 +142,14 @@ class _Connection:
             if not data:
                 if self._buffer.buffered:
                     raise RemoteProtocolError("the peer closed the connection inside a packet")
-                closed = ConnectionClosed()
-                self._state = self._next_state(closed)
-                return [closed]
+                state = TRANSITIONS.get((self._state, ConnectionClosed))
+                if state is None:
+                    raise RemoteProtocolError(
+                        f"the peer closed the connection in the middle of an exchange "
+                        f"(state {self._state.name})"
+                    )
+                self._state = state
+                return [ConnectionClosed()]
             events: list[Event] = []
             for payload in self._buffer.feed(data):
                 event = self._decode(payload)

@@ -251,7 +251,7 @@ def test_client_refuses_a_close_in_the_middle_of_an_exchange(setup: str) -> None
         conn.send(CPing())
     else:
         conn = waiting_client() if setup == "waiting" else responding_client()
-    refused_by_client(conn, b"", "connection close is not allowed")
+    refused_by_client(conn, b"", "closed the connection in the middle of an exchange")
 
 
 def test_client_refuses_a_close_inside_a_packet() -> None:
@@ -395,7 +395,7 @@ def test_server_refuses_more_body_than_it_asked_for() -> None:
 def test_server_refuses_a_close_inside_a_request() -> None:
     conn = ServerConnection()
     conn.receive_data(POST_5_BYTES)
-    refused_by_server(conn, b"", "connection close is not allowed")
+    refused_by_server(conn, b"", "closed the connection in the middle of an exchange")
 
 
 # --- local misuse -----------------------------------------------------------------------
