@@ -26,10 +26,11 @@ class Stage(Enum):
     FOUNDATION = "foundation"
     AJP13 = "AJP13"
     BALANCER = "balancer"
+    HEALTH_CHECKS = "health checks"
     OPERATIONS = "operations"
 
 
-LANDED: frozenset[Stage] = frozenset({Stage.FOUNDATION, Stage.AJP13})
+LANDED: frozenset[Stage] = frozenset({Stage.FOUNDATION, Stage.AJP13, Stage.BALANCER})
 
 WORKERS_OTHER_THAN_ONE = "workers != 1"
 
@@ -52,11 +53,11 @@ LANDS_WITH: Mapping[str, Stage] = MappingProxyType(
         "member status": Stage.BALANCER,
         "member retry": Stage.BALANCER,
         "member redirect": Stage.BALANCER,
-        "member hcmethod": Stage.BALANCER,
-        "member hcuri": Stage.BALANCER,
-        "member hcinterval": Stage.BALANCER,
-        "member hcpasses": Stage.BALANCER,
-        "member hcfails": Stage.BALANCER,
+        "member hcmethod": Stage.HEALTH_CHECKS,
+        "member hcuri": Stage.HEALTH_CHECKS,
+        "member hcinterval": Stage.HEALTH_CHECKS,
+        "member hcpasses": Stage.HEALTH_CHECKS,
+        "member hcfails": Stage.HEALTH_CHECKS,
         "ProxySet lbmethod=bytraffic": Stage.BALANCER,
         "ProxySet lbmethod=bybusyness": Stage.BALANCER,
         "ProxySet stickysession": Stage.BALANCER,

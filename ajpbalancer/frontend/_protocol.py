@@ -14,9 +14,9 @@ and discarded within bounds, so the client sees its answer instead of a reset.
 from __future__ import annotations
 
 import time
-from http import HTTPStatus
 from collections.abc import Callable
 from email.utils import formatdate
+from http import HTTPStatus
 from typing import Protocol as TypingProtocol
 
 from twisted.internet.interfaces import (

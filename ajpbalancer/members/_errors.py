@@ -12,14 +12,32 @@ from ajpbalancer.errors import AJPBalancerError
 
 
 class Failure(Enum):
-    """Kinds of member failure, each with the status a client gets before a response began."""
+    """Kinds of member failure, each with the status a client gets before a response began.
 
-    REFUSED = 503  # could not connect: refused, unreachable, no free connection
-    CONNECT_TIMEOUT = 504  # connectiontimeout elapsed
-    TIMEOUT = 504  # no answer within timeout
-    BROKEN = 502  # closed or reset before the response was complete
-    PROTOCOL = 502  # the member's answer was malformed
-    REJECTED = 400  # the request cannot be expressed to this member (AJP header overflow)
+    Values are distinct on purpose (an Enum merges members of equal value); the status is
+    :attr:`status`.
+    """
+
+    REFUSED = "refused"  # could not connect: refused, unreachable, no free connection
+    CONNECT_TIMEOUT = "connect timeout"  # connectiontimeout elapsed
+    TIMEOUT = "timeout"  # no answer within timeout
+    BROKEN = "broken"  # closed or reset before the response was complete
+    PROTOCOL = "protocol"  # the member's answer was malformed
+    REJECTED = "rejected"  # the request cannot be expressed to this member (AJP overflow)
+
+    @property
+    def status(self) -> int:
+        return _STATUS[self]
+
+
+_STATUS = {
+    Failure.REFUSED: 503,
+    Failure.CONNECT_TIMEOUT: 504,
+    Failure.TIMEOUT: 504,
+    Failure.BROKEN: 502,
+    Failure.PROTOCOL: 502,
+    Failure.REJECTED: 400,
+}
 
 
 class MemberError(AJPBalancerError):
@@ -39,4 +57,4 @@ class MemberError(AJPBalancerError):
         self.message = message
         self.request_sent = request_sent
         self.response_started = response_started
-        self.status = kind.value if status is None else status
+        self.status = kind.status if status is None else status

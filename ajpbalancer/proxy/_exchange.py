@@ -14,13 +14,14 @@ connection as we reused it); a request whose body was sent is never resent.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from twisted.internet.interfaces import IPushProducer, IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from ajpbalancer.balancer import post_request
 from ajpbalancer.config import Frontend, Scheme
 from ajpbalancer.errors import AJPBalancerError
 from ajpbalancer.frontend import FrontendProtocol
@@ -37,9 +38,13 @@ from ajpbalancer.members import (
 from ajpbalancer.proxy._accesslog import AccessLog
 from ajpbalancer.proxy._prepare import OutgoingRequest
 from ajpbalancer.proxy._workers import BalancerRuntime, Worker
+from ajpbalancer.rewrite import ReverseMap, frontend_base
 from ajpbalancer.routing import Router, RoutingError, split_target
 
 log = Logger()
+
+# Methods safe to send again after a member failed without answering (RFC 9110 §9.2.2).
+IDEMPOTENT = frozenset({b"GET", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"TRACE"})
 
 
 @dataclass(slots=True)
@@ -53,6 +58,7 @@ class FrontendContext:
     direct: dict[int, Worker]
     server_name: bytes
     access_log: AccessLog | None = None
+    reverse: ReverseMap | None = None
     in_flight: set[ProxyExchange] = field(default_factory=set)
 
     def exchange(
@@ -85,6 +91,11 @@ class ProxyExchange:
         self._cancel: Callable[[], None] | None = None
         self._worker: Worker | None = None
         self._payload: Any = None
+        self._request: OutgoingRequest | None = None
+        self._balancer: BalancerRuntime | None = None
+        self._attempts = 0
+        self._wait_call: IDelayedCall | None = None
+        self._public_base: bytes | None = None
         self._retried = False
         self._reused = False
         self._body_written = 0
@@ -115,16 +126,7 @@ class ProxyExchange:
                 self._error(417, "unsupported expectation")
                 return
             self._expect_continue = self._has_body and head.version == b"HTTP/1.1"
-        target = match.target
-        worker: Worker | None
-        if target.scheme is Scheme.BALANCER:
-            worker = self._ctx.balancers[target.host].pick()
-            if worker is None:
-                self._error(503, "no usable member in the balancer")
-                return
-        else:
-            worker = self._ctx.direct[id(match.rule)]
-        request = OutgoingRequest(
+        self._request = OutgoingRequest(
             head=head,
             path=match.path.encode("ascii"),
             query=None if query is None else query.encode("ascii"),
@@ -132,6 +134,46 @@ class ProxyExchange:
             chunked=self._chunked,
             client=self._channel.client_info(),
         )
+        target = match.target
+        if target.scheme is Scheme.BALANCER:
+            self._balancer = self._ctx.balancers[target.host]
+            self._choose()
+            return
+        worker = self._ctx.direct[id(match.rule)]
+        state = worker.lb
+        if not state.usable and not state.retry_worker(self._ctx.reactor.seconds()):
+            self._error(503, f"member {worker.name} is in error state")
+            return
+        state.busy += 1
+        self._go(worker, self._request)
+
+    def _choose(self) -> None:
+        """One attempt to pick a balancer member (sticky route first, then the lbmethod)."""
+        self._wait_call = None
+        balancer = self._balancer
+        assert balancer is not None
+        now = self._ctx.reactor.seconds()
+        cookies = [v for n, v in self._head.headers if n.lower() == b"cookie"]
+        worker, selection = balancer.select(self._head.target, cookies, now)
+        if worker is None:
+            timeout = balancer.params.timeout
+            if timeout and now + timeout / 100 < self._started + timeout:
+                # Apache's balancer timeout: look again until a member is usable.
+                self._channel.pause_reading("member")
+                self._wait_call = self._ctx.reactor.callLater(timeout / 100, self._choose)
+                return
+            if selection.route is not None and balancer.params.nofailover:
+                self._error(503, f"all members are in error state for route {selection.route}")
+            else:
+                self._error(503, "no usable member in the balancer")
+            return
+        route = None if selection.route is None else selection.route.encode("ascii")
+        assert self._request is not None
+        self._go(worker, replace(self._request, route=route))
+
+    def _go(self, worker: Worker, request: OutgoingRequest) -> None:
+        """Send ``request`` to ``worker`` (whose busy count the caller raised)."""
+        self._worker = worker
         try:
             self._payload = worker.prepare(request, self._ctx.frontend, self._ctx.server_name)
         except HTTPProtocolError as e:
@@ -140,8 +182,6 @@ class ProxyExchange:
         except AJPBalancerError as e:
             self._error(400, str(e))
             return
-        self._worker = worker
-        worker.lb.busy += 1
         self._acquire(fresh=False)
 
     def _acquire(self, *, fresh: bool) -> None:
@@ -200,6 +240,8 @@ class ProxyExchange:
     def client_gone(self) -> None:
         if self._finished:
             return
+        if self._wait_call is not None and self._wait_call.active():
+            self._wait_call.cancel()
         if self._cancel is not None:
             self._cancel()
             self._cancel = None
@@ -214,7 +256,23 @@ class ProxyExchange:
         self, status: int, reason: bytes, headers: Headers, length: int | None
     ) -> None:
         self._status = status
-        self._channel.start_response(status, reason, response_headers(headers), length)
+        balancer, worker = self._balancer, self._worker
+        now = self._ctx.reactor.seconds()
+        if (
+            balancer is not None
+            and worker is not None
+            and balancer.params.failonstatus
+            and post_request(worker.lb, balancer.params, status, False, now)
+        ):
+            log.warn(
+                "member {member} in error: it answered {status}", member=worker.name, status=status
+            )
+        out = response_headers(headers)
+        reverse = self._ctx.reverse
+        if reverse is not None:
+            base = self._base()
+            out = [(name, reverse.header(name, value, base)) for name, value in out]
+        self._channel.start_response(status, reason, out, length)
         self._channel.register_producer(self)
 
     def member_body(self, data: bytes) -> None:
@@ -257,6 +315,7 @@ class ProxyExchange:
         if self._finished:
             return
         worker = self._worker
+        assert worker is not None
         if (
             error.kind is Failure.BROKEN
             and self._reused
@@ -269,20 +328,62 @@ class ProxyExchange:
             self._reused = False
             self._acquire(fresh=True)
             return
-        log.warn(
-            "member {member} failed: {message}",
-            member=worker.name if worker is not None else "-",
-            message=error.message,
-        )
+        log.warn("member {member} failed: {message}", member=worker.name, message=error.message)
         if error.response_started or self._channel_started():
             self._channel.abort()
             self._finish(self._status or error.status)
             return
+        if self._failover(worker, error):
+            return
         self._error(error.status, error.message)
+
+    def _failover(self, worker: Worker, error: MemberError) -> bool:
+        """Put a failed member in error as mod_proxy does; try the next one if that is safe."""
+        now = self._ctx.reactor.seconds()
+        balancer = self._balancer
+        kind = error.kind
+        if kind in (Failure.REFUSED, Failure.CONNECT_TIMEOUT, Failure.BROKEN):
+            if worker.lb.put_in_error(now):
+                log.warn(
+                    "member {member} in error for {retry}s",
+                    member=worker.name,
+                    retry=worker.lb.retry,
+                )
+        elif kind is Failure.TIMEOUT and balancer is not None:
+            post_request(worker.lb, balancer.params, 504, True, now)
+        if balancer is None or self._attempts >= balancer.max_attempts or self._body_written:
+            return False
+        unsent = kind in (Failure.REFUSED, Failure.CONNECT_TIMEOUT) or not error.request_sent
+        resendable = self._head.method in IDEMPOTENT and (
+            kind is Failure.BROKEN or (kind is Failure.TIMEOUT and balancer.params.failontimeout)
+        )
+        if not (unsent or resendable):
+            return False
+        worker.lb.request_done()
+        self._worker = None
+        self._conn = None
+        self._attempts += 1
+        self._reused = self._retried = False
+        self._choose()
+        return True
 
     def _add_sent(self, n: int) -> None:
         if self._worker is not None:
             self._worker.lb.transferred += n
+
+    def _base(self) -> bytes:
+        """The frontend's ``scheme://host[:port]`` as this client addressed it."""
+        if self._public_base is None:
+            channel = self._channel
+            scheme = "https" if channel.is_ssl else "http"
+            host = self._head.get(b"host")
+            if host:
+                self._public_base = scheme.encode("ascii") + b"://" + host
+            else:
+                self._public_base = frontend_base(
+                    scheme, channel.local_ip.decode("ascii"), channel.local_port
+                )
+        return self._public_base
 
     def _channel_started(self) -> bool:
         return self._status != 0
@@ -297,8 +398,10 @@ class ProxyExchange:
             return
         self._finished = True
         self._ctx.in_flight.discard(self)
+        if self._wait_call is not None and self._wait_call.active():
+            self._wait_call.cancel()
         if self._worker is not None:
-            self._worker.lb.busy -= 1
+            self._worker.lb.request_done()
         access_log = self._ctx.access_log
         if access_log is not None:
             access_log.log(

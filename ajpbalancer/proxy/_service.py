@@ -23,6 +23,7 @@ from ajpbalancer.frontend import FrontendProtocol
 from ajpbalancer.proxy._accesslog import AccessLog
 from ajpbalancer.proxy._exchange import FrontendContext
 from ajpbalancer.proxy._workers import BalancerRuntime, Worker
+from ajpbalancer.rewrite import ReverseMap
 from ajpbalancer.routing import Router
 
 log = Logger()
@@ -58,6 +59,7 @@ class ProxyRuntime:
                     worker = Worker(reactor, origin, rule.params, timeout)
                     direct[id(rule)] = worker
                     self.direct.append(worker)
+            rewrites = fe.reverse or fe.cookie_domain or fe.cookie_path
             self.contexts[fe.name] = FrontendContext(
                 reactor=reactor,
                 frontend=fe,
@@ -66,6 +68,7 @@ class ProxyRuntime:
                 direct=direct,
                 server_name=server_name,
                 access_log=access_log,
+                reverse=ReverseMap.for_frontend(fe, config.balancers) if rewrites else None,
             )
 
     def workers(self) -> list[Worker]:

@@ -7,7 +7,7 @@ These are the only owners of mutable member state.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import cast
 
 from twisted.internet import ssl
@@ -22,7 +22,7 @@ from twisted.internet.endpoints import (
 from twisted.internet.interfaces import IAddress, IStreamClientEndpoint
 from twisted.internet.protocol import Factory
 
-from ajpbalancer.balancer import LBMETHODS, LBMethod, LBState, lbfactor
+from ajpbalancer.balancer import MemberState, Selection, max_attempts, select_member
 from ajpbalancer.config import URL, Balancer, Frontend, MemberParams, Scheme
 from ajpbalancer.members import AJPMemberConnection, HTTPMemberConnection, MemberConnection, Pool
 from ajpbalancer.proxy._prepare import OutgoingRequest, ajp_forward, http_head
@@ -39,7 +39,7 @@ class Worker:
         self.params = params
         self.name = str(url)
         self.route = params.route
-        self.lb = LBState(lbfactor(params.loadfactor))
+        self.lb = MemberState.from_params(self.name, params)
         self.timeout = params.timeout if params.timeout is not None else default_timeout
         self.connect_timeout = (
             params.connectiontimeout if params.connectiontimeout is not None else self.timeout
@@ -125,14 +125,16 @@ class Worker:
 
 
 class BalancerRuntime:
-    """A balancer's workers in configuration order and its lbmethod."""
+    """A balancer's workers in configuration order, their states, and its parameters."""
 
     def __init__(self, config: Balancer, workers: Sequence[Worker]) -> None:
         self.config = config
         self.name = config.name
+        self.params = config.params
         self.workers = tuple(workers)
-        self._method: LBMethod = LBMETHODS[config.params.lbmethod]
+        self.states = tuple(w.lb for w in self.workers)
         self._by_state = {id(w.lb): w for w in self.workers}
+        self.max_attempts = max_attempts(config.params, len(self.workers))
         if len(self.workers) == 1:
             # Apache's recalc_factors: a lone member has lbfactor and lbstatus 100.
             self.workers[0].lb.lbfactor = 100
@@ -140,10 +142,13 @@ class BalancerRuntime:
         # Otherwise lbstatus starts at 0, which reproduces the schedules that Apache's
         # documentation of the request counting algorithm tabulates.
 
-    def pick(self, usable: Callable[[Worker], bool] = lambda w: True) -> Worker | None:
-        states = [w.lb for w in self.workers if usable(w)]
-        best = self._method(states)
-        return None if best is None else self._by_state[id(best)]
+    def select(
+        self, path_with_query: bytes, cookies: Sequence[bytes], now: float
+    ) -> tuple[Worker | None, Selection]:
+        """One attempt's member (pre_request): the session route, else the lbmethod."""
+        selection = select_member(self.states, self.params, path_with_query, cookies, now)
+        member = selection.member
+        return (None if member is None else self._by_state[id(member)]), selection
 
 
 class _OneConnection(Factory):

@@ -120,9 +120,14 @@ class Harness:
         return Member(inner, transport)
 
     def refuse_member(self) -> None:
-        host, port, factory, _timeout, _bind = self.reactor.tcpClients[self._accepted]
+        host, port = self.reactor.tcpClients[self._accepted][:2]
+        self.fail_member(Failure(ConnectionRefusedError(host, port)))
+
+    def fail_member(self, reason: Failure) -> None:
+        """Fail the oldest connection attempt not yet completed with ``reason``."""
+        factory = self.reactor.tcpClients[self._accepted][2]
         self._accepted += 1
-        factory.clientConnectionFailed(None, Failure(ConnectionRefusedError(host, port)))
+        factory.clientConnectionFailed(None, reason)
 
 
 def response(body: bytes = b"hello", extra: bytes = b"") -> bytes:

@@ -970,10 +970,8 @@ def test_unknown_lbmethod_lists_the_methods() -> None:
 
 
 @pytest.mark.parametrize("method", ["bytraffic", "bybusyness"])
-def test_other_lbmethods_are_not_supported_yet(method: str) -> None:
-    assert messages(with_proxyset(f"lbmethod={method}")) == [
-        f"lbmethod {method!r} is not supported yet (lands with balancer)"
-    ]
+def test_other_lbmethods_are_accepted(method: str) -> None:
+    assert ok(with_proxyset(f"lbmethod={method}")).balancers[0].params.lbmethod == method
 
 
 @pytest.mark.usefixtures("all_landed")
@@ -1113,9 +1111,15 @@ def test_stage_table_keys_name_real_directives_parameters_and_values() -> None:
             assert feature.lower() in _directives.DIRECTIVE_BY_KEY
 
 
-def test_foundation_and_ajp13_have_landed() -> None:
-    assert frozenset({Stage.FOUNDATION, Stage.AJP13}) == _stages.LANDED
-    assert [s.value for s in Stage] == ["foundation", "AJP13", "balancer", "operations"]
+def test_foundation_ajp13_and_balancer_have_landed() -> None:
+    assert frozenset({Stage.FOUNDATION, Stage.AJP13, Stage.BALANCER}) == _stages.LANDED
+    assert [s.value for s in Stage] == [
+        "foundation",
+        "AJP13",
+        "balancer",
+        "health checks",
+        "operations",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -186,21 +186,56 @@ def test_connection_paused_by_a_slow_client_is_resumed_before_reuse() -> None:
     assert client2.value().endswith(b"small")
 
 
-def test_refused_connection_gives_503() -> None:
+def test_refused_connection_fails_over_to_the_other_member() -> None:
+    h = Harness()
+    proto, client = h.client()
+    proto.dataReceived(GET)
+    assert h.pending_connects() == [("127.0.0.3", 8080)]
+    h.refuse_member()
+    assert h.pending_connects() == [("127.0.0.2", 8080)]
+    h.accept_member().reply(response(b"from the other"))
+    assert client.value().endswith(b"from the other")
+
+
+def test_member_refusing_is_skipped_for_retry_seconds() -> None:
+    h = Harness()
+    proto, _client = h.client()
+    proto.dataReceived(GET)
+    h.refuse_member()  # 127.0.0.3 (loadfactor 3) is now in error for 60 s
+    member = h.accept_member()
+    member.reply(response())
+    for _ in range(3):
+        proto.dataReceived(GET)
+        assert h.pending_connects() == []
+        assert member.sent().startswith(b"GET ")
+        member.reply(response())
+    h.reactor.advance(61)
+    proto, _client = h.client(port=40001)  # the first one idled out meanwhile
+    # Back in the rotation: byrequests' counters give it the very next turn but one.
+    proto.dataReceived(GET)
+    assert h.pending_connects() == []
+    member.sent()
+    member.reply(response())
+    proto.dataReceived(GET)
+    assert h.pending_connects() == [("127.0.0.3", 8080)]
+
+
+def test_every_member_refusing_gives_503() -> None:
     h = Harness()
     proto, client = h.client()
     proto.dataReceived(GET)
     h.refuse_member()
+    h.refuse_member()
     assert client.value().startswith(b"HTTP/1.1 503 ")
 
 
-def test_connect_timeout_gives_504() -> None:
+def test_connect_timeouts_on_every_member_give_504() -> None:
     h = Harness()
     proto, client = h.client()
     proto.dataReceived(GET)
-    _host, _port, factory, timeout, _bind = h.reactor.tcpClients[0]
-    assert timeout == 3
-    factory.clientConnectionFailed(None, Failure(ConnectTimeoutError()))
+    for _ in range(2):
+        assert h.reactor.tcpClients[-1][3] == 3  # connectiontimeout
+        h.fail_member(Failure(ConnectTimeoutError()))
     assert client.value().startswith(b"HTTP/1.1 504 ")
 
 
@@ -226,12 +261,21 @@ def test_malformed_member_response_gives_502_and_discards_the_connection() -> No
     assert member.transport.aborted
 
 
-def test_member_closing_before_answering_gives_502() -> None:
+def test_member_closing_before_answering_a_get_fails_over() -> None:
     h = Harness()
     proto, client = h.client()
     proto.dataReceived(GET)
-    member = h.accept_member()
-    member.transport.peer_closes()
+    h.accept_member().transport.peer_closes()
+    h.accept_member().reply(response(b"second"))
+    assert client.value().endswith(b"second")
+
+
+def test_member_closing_before_answering_a_post_gives_502_without_resending() -> None:
+    h = Harness()
+    proto, client = h.client()
+    proto.dataReceived(b"POST /app/x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+    h.accept_member().transport.peer_closes()
+    assert h.pending_connects() == []
     assert client.value().startswith(b"HTTP/1.1 502 ")
 
 
