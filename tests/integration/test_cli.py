@@ -114,6 +114,20 @@ def test_demo_config_balances_over_its_builtin_members(tmp_path: Path) -> None:
             assert re.match(rf"JSESSIONID=[0-9A-F]+\.{member}; ", cookie), cookie
             conn.close()
         assert members.count("demo1") == 2 and members.count("demo2") == 4
+        for member in ("demo1", "demo2", "demo1"):  # sticky: the route in the cookie wins
+            conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10)
+            conn.request("GET", "/", headers={"Cookie": f"JSESSIONID=ABC.{member}"})
+            resp = conn.getresponse()
+            resp.read()
+            assert resp.getheader("X-Demo-Member") == member
+            conn.close()
+        conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10)
+        conn.request("GET", "/redirect", headers={"Cookie": "JSESSIONID=ABC.demo2"})
+        resp = conn.getresponse()
+        resp.read()
+        # demo2 redirects to its internal URL; the client sees the public one.
+        assert (resp.status, resp.getheader("Location")) == (302, f"http://127.0.0.1:{proxy.port}/")
+        conn.close()
     finally:
         proxy.stop()
 
