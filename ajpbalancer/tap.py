@@ -1,15 +1,18 @@
 """The twistd plugin's options and service: ``twistd -n ajpbalancer --config FILE [--check]``.
 
-This is the only module that touches the global reactor. An invalid configuration is
-reported (one line per problem) and exits non-zero here, before anything listens.
+This is the only module that touches the global reactor and installs signal handlers
+(``SIGHUP`` reloads). An invalid configuration is reported (one line per problem) and
+exits non-zero here, before anything listens.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from twisted.application.service import IService
+from twisted.internet.interfaces import IReactorThreads
 from twisted.python import usage
 
 from ajpbalancer.config import Config, ConfigError, load, summary
@@ -65,4 +68,16 @@ def makeService(options: Options | dict[str, Any]) -> IService:
     from ajpbalancer.proxy import ProxyService  # noqa: PLC0415 -- keeps --help light
 
     config = options.config if isinstance(options, Options) else options["config_object"]
-    return ProxyService(reactor, config)
+    path = config.path
+    service = ProxyService(
+        reactor, config, loader=lambda: load(path, check_endpoint=check_endpoint)
+    )
+
+    threads = cast(IReactorThreads, reactor)
+
+    def hangup(signum: int, frame: object) -> None:
+        threads.callFromThread(service.reload)  # safe from a signal handler: wakes the reactor
+
+    # kill -HUP <pid>: read the configuration again (an invalid one changes nothing).
+    signal.signal(signal.SIGHUP, hangup)
+    return service

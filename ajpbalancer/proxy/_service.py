@@ -2,26 +2,36 @@
 
 :class:`ProxyService` is a ``MultiService`` with one endpoint service per ``listen`` line
 (endpoints listen in ``privilegedStartService``, so before ``twistd -u/-g`` drops
-privileges) and the built-in demo backends when the config asks for them.
+privileges) and the built-in demo backends when the config asks for them; the health
+checks of members with ``hcmethod`` run from ``startService`` to ``stopService``.
 """
 
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from typing import Any
 
-from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService
+from twisted.internet.defer import Deferred, gatherResults, succeed
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IAddress, IReactorTime
+from twisted.internet.interfaces import (
+    IAddress,
+    IListeningPort,
+    IReactorTime,
+    IStreamServerEndpoint,
+)
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
-from ajpbalancer.config import URL, Config, Scheme
+from ajpbalancer.config import URL, Config, ConfigError, Scheme
 from ajpbalancer.demo import demo_service
 from ajpbalancer.frontend import FrontendProtocol
 from ajpbalancer.proxy._accesslog import AccessLog
 from ajpbalancer.proxy._exchange import FrontendContext
+from ajpbalancer.proxy._healthcheck import HealthChecker
+from ajpbalancer.proxy._reload import carry_over
 from ajpbalancer.proxy._workers import BalancerRuntime, Worker
 from ajpbalancer.rewrite import ReverseMap
 from ajpbalancer.routing import Router
@@ -41,6 +51,7 @@ class ProxyRuntime:
         server_name: bytes,
     ) -> None:
         self.config = config
+        self.server_name = server_name
         timeout = config.settings.proxy_timeout
         self.balancers: dict[str, BalancerRuntime] = {
             b.name: BalancerRuntime(
@@ -70,12 +81,22 @@ class ProxyRuntime:
                 access_log=access_log,
                 reverse=ReverseMap.for_frontend(fe, config.balancers) if rewrites else None,
             )
+        self.health_checkers = [
+            HealthChecker(reactor, w) for w in self.workers() if w.params.hcmethod is not None
+        ]
 
     def workers(self) -> list[Worker]:
         out = [w for b in self.balancers.values() for w in b.workers]
         return out + self.direct
 
+    def start_health_checks(self) -> None:
+        """Start probing every worker that has an ``hcmethod`` (see :mod:`._healthcheck`)."""
+        for checker in self.health_checkers:
+            checker.start()
+
     def close(self) -> None:
+        for checker in self.health_checkers:
+            checker.stop()
         for worker in self.workers():
             worker.close()
 
@@ -99,17 +120,52 @@ class FrontendFactory(Factory):
         return proto
 
 
+class _Listener:
+    """One ``listen`` line's listening port, which a reload may keep, open or close."""
+
+    def __init__(
+        self,
+        endpoint: IStreamServerEndpoint,
+        factory: FrontendFactory,
+        frontend: str,
+        description: str,
+    ) -> None:
+        self.endpoint = endpoint
+        self.factory = factory
+        self.frontend = frontend
+        self.description = description
+        self.port: IListeningPort | None = None
+
+    def open(self) -> Deferred[IListeningPort]:
+        d: Deferred[IListeningPort] = self.endpoint.listen(self.factory)
+
+        def listening(port: IListeningPort) -> IListeningPort:
+            self.port = port
+            return port
+
+        return d.addCallback(listening)
+
+    def close(self) -> None:
+        port, self.port = self.port, None
+        if port is not None:
+            port.stopListening()
+
+
 class ProxyService(MultiService):
     """The whole proxy for one config (see the module docstring)."""
 
-    def __init__(self, reactor: Any, config: Config) -> None:
+    def __init__(
+        self, reactor: Any, config: Config, *, loader: Callable[[], Config] | None = None
+    ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # MultiService is unannotated
         self.reactor = reactor
         self.config = config
+        self.loader = loader
+        self.reloads = 0
         self.runtime: ProxyRuntime | None = None
         self.access_log: AccessLog | None = None
         self.factories: dict[str, FrontendFactory] = {}
-        self.ports: list[StreamServerEndpointService] = []
+        self.ports: list[_Listener] = []
 
     def privilegedStartService(self) -> None:
         # Files and sockets are opened here, before twistd drops privileges.
@@ -124,23 +180,105 @@ class ProxyService(MultiService):
             demo = demo_service(self.reactor, backend)
             demo.setName(f"demo {backend.route}")
             demo.setServiceParent(self)
+        super().privilegedStartService()  # type: ignore[no-untyped-call]
         for fe in self.config.frontends:
             factory = FrontendFactory(self.reactor, self.runtime.contexts[fe.name])
             self.factories[fe.name] = factory
             for listen in fe.listen:
                 endpoint = serverFromString(self.reactor, listen.description)
-                service = StreamServerEndpointService(endpoint, factory)
-                service._raiseSynchronously = True
-                service.setName(f"{fe.name or 'frontend'} {listen.description}")
-                service.setServiceParent(self)
-                self.ports.append(service)
-        super().privilegedStartService()  # type: ignore[no-untyped-call]
+                listener = _Listener(endpoint, factory, fe.name, listen.description)
+                failures: list[Failure] = []
+                listener.open().addErrback(failures.append)
+                if failures:  # TCP, TLS and UNIX endpoints listen at once, or fail at once
+                    failures[0].raiseException()
+                self.ports.append(listener)
         log.info(
             "ajpbalancer listening: {frontends}",
             frontends=", ".join(ln.description for fe in self.config.frontends for ln in fe.listen),
         )
 
+    def reload(self) -> Deferred[bool]:
+        """Read the configuration again and take it over (see :mod:`._reload`)."""
+        if self.loader is None or self.runtime is None:
+            return succeed(False)
+        try:
+            config = self.loader()
+        except ConfigError as e:
+            for problem in e.problems:
+                log.error("reload refused: {problem}", problem=str(problem))
+            log.error(
+                "reload refused: {count} problem(s); the running configuration stays",
+                count=len(e.problems),
+            )
+            return succeed(False)
+        old_runtime = self.runtime
+        runtime = ProxyRuntime(
+            self.reactor,
+            config,
+            access_log=self.access_log,
+            server_name=old_runtime.server_name,
+        )
+        carried = carry_over(old_runtime.workers(), runtime.workers())
+        opened: list[tuple[str, str, _Listener]] = []
+        wanted = {(fe.name, ln.description) for fe in config.frontends for ln in fe.listen}
+        present = {(s.frontend, s.description): s for s in self.ports}
+        new_factories = {
+            fe.name: self.factories.get(fe.name)
+            or FrontendFactory(self.reactor, runtime.contexts[fe.name])
+            for fe in config.frontends
+        }
+        listening: list[Deferred[Any]] = []
+        for name, description in sorted(wanted - present.keys()):
+            endpoint = serverFromString(self.reactor, description)
+            service = _Listener(endpoint, new_factories[name], name, description)
+            opened.append((name, description, service))
+            listening.append(service.open())
+
+        def opened_all(_: object) -> bool:
+            for service in present.values():
+                if (service.frontend, service.description) not in wanted:
+                    service.close()
+                    self.ports.remove(service)
+            for _name, _description, service in opened:
+                self.ports.append(service)
+            for name, factory in new_factories.items():
+                factory.context = runtime.contexts[name]
+            self.factories = new_factories
+            self.runtime = runtime
+            self.config = config
+            old_runtime.close()
+            self.reloads += 1
+            log.info(
+                "reloaded {path}: {frontends} frontend(s), {balancers} balancer(s); "
+                "state kept for {carried} member(s)",
+                path=config.path,
+                frontends=len(config.frontends),
+                balancers=len(config.balancers),
+                carried=carried,
+            )
+            return True
+
+        def not_opened(failure: Failure) -> bool:
+            for _name, _description, service in opened:
+                service.close()
+            runtime.close()
+            log.error(
+                "reload refused: cannot listen: {error}; the running configuration stays",
+                error=failure.getErrorMessage(),
+            )
+            return False
+
+        d = gatherResults(listening, consumeErrors=True)
+        return d.addCallbacks(opened_all, lambda f: not_opened(f.value.subFailure))
+
+    def startService(self) -> None:
+        super().startService()  # type: ignore[no-untyped-call]
+        if self.runtime is not None:
+            self.runtime.start_health_checks()
+
     def stopService(self) -> Any:
+        for listener in self.ports:
+            listener.close()
         d = super().stopService()  # type: ignore[no-untyped-call]
         if self.runtime is not None:
             self.runtime.close()

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 START_TIMEOUT = 20.0
@@ -49,11 +49,14 @@ class ProxyProcess:
         unix_socket: Path | None = None,
         twistd_path: str | None = None,
         env: Mapping[str, str] | None = None,
+        twistd_args: Sequence[str] = (),
     ) -> None:
         """``unix_socket``: wait for this socket path to accept instead of the TCP port;
         ``twistd_path``: run this twistd instead of `twistd()`; ``env``: the process's
-        whole environment instead of this one's.
+        whole environment instead of this one's; ``twistd_args``: twistd's own options
+        (``-u nobody -g nogroup``).
         """
+        self.twistd_args = tuple(twistd_args)
         self.port = port if port is not None else free_port()
         self.unix_socket = unix_socket
         self.twistd_path = twistd_path
@@ -72,6 +75,7 @@ class ProxyProcess:
                 "-n",
                 "--pidfile",
                 str(self.workdir / "twistd.pid"),
+                *self.twistd_args,
                 "ajpbalancer",
                 "--config",
                 str(self.config_path),
@@ -125,6 +129,12 @@ class ProxyProcess:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
         raise ProxyError("no VmRSS in /proc status")
+
+    def reload(self, config: str) -> None:
+        """Write a new configuration and send SIGHUP, as an operator does."""
+        self.config_path.write_text(config.replace("{port}", str(self.port)))
+        assert self.process is not None
+        self.process.send_signal(signal.SIGHUP)
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
