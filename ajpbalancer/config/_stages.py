@@ -30,7 +30,9 @@ class Stage(Enum):
     OPERATIONS = "operations"
 
 
-LANDED: frozenset[Stage] = frozenset({Stage.FOUNDATION, Stage.AJP13, Stage.BALANCER})
+LANDED: frozenset[Stage] = frozenset(
+    {Stage.FOUNDATION, Stage.AJP13, Stage.BALANCER, Stage.HEALTH_CHECKS}
+)
 
 WORKERS_OTHER_THAN_ONE = "workers != 1"
 

@@ -1111,8 +1111,11 @@ def test_stage_table_keys_name_real_directives_parameters_and_values() -> None:
             assert feature.lower() in _directives.DIRECTIVE_BY_KEY
 
 
-def test_foundation_ajp13_and_balancer_have_landed() -> None:
-    assert frozenset({Stage.FOUNDATION, Stage.AJP13, Stage.BALANCER}) == _stages.LANDED
+def test_foundation_ajp13_balancer_and_health_checks_have_landed() -> None:
+    assert (
+        frozenset({Stage.FOUNDATION, Stage.AJP13, Stage.BALANCER, Stage.HEALTH_CHECKS})
+        == _stages.LANDED
+    )
     assert [s.value for s in Stage] == [
         "foundation",
         "AJP13",
