@@ -247,6 +247,8 @@ class ProxyService(MultiService):
             self.runtime = runtime
             self.config = config
             old_runtime.close()
+            if self.running:
+                runtime.start_health_checks()
             self.reloads += 1
             log.info(
                 "reloaded {path}: {frontends} frontend(s), {balancers} balancer(s); "

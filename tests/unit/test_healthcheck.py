@@ -630,3 +630,28 @@ def test_direct_worker_failing_its_check_answers_503() -> None:
     proto.dataReceived(b"GET /d HTTP/1.1\r\nHost: www.example\r\n\r\n")
     assert h.pending_connects() == []
     assert client.value().startswith(b"HTTP/1.1 503 ")
+
+
+def test_reload_stops_the_old_checks_and_starts_the_new_ones() -> None:
+    reactor = MemoryReactorClock()
+    text = [
+        "[ajpbalancer]\naccess_log = off\n[frontend]\nlisten = tcp:18080\n"
+        "ProxyPass = /app balancer://c/app\n[balancer://c]\n"
+        f"BalancerMember = {HTTP_A} hcmethod=TCP\n"
+    ]
+    service = ProxyService(
+        reactor, parse(text[0], "lb.ini"), loader=lambda: parse(text[0], "lb.ini")
+    )
+    service.privilegedStartService()
+    service.startService()
+    assert service.runtime is not None
+    (old,) = service.runtime.health_checkers
+    text[0] = text[0].replace("hcinterval=10", "hcinterval=20")
+    results: list[bool] = []
+    service.reload().addCallback(results.append)
+    assert results == [True]
+    (new,) = service.runtime.health_checkers
+    assert not old.running and new.running and new.interval == 20
+    reactor.advance(20)
+    assert [c[:2] for c in reactor.tcpClients] == [("127.0.0.2", 8080)]
+    service.stopService()
