@@ -28,7 +28,7 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure as TwistedFailure
 
-from ajpbalancer._transport import stream
+from ajpbalancer._transport import no_delay, stream
 from ajpbalancer.connection import ClientInfo
 from ajpbalancer.frontend._tls import tls_info
 from ajpbalancer.h1 import (
@@ -121,6 +121,7 @@ class FrontendProtocol(Protocol):
         self.local_port = getattr(host, "port", 0)
         self._last_activity = self._reactor.seconds()
         self._arm_timer()
+        no_delay(self.transport)
 
     def dataReceived(self, data: bytes) -> None:
         self._last_activity = self._reactor.seconds()

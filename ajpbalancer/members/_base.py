@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import Protocol
 
-from ajpbalancer._transport import stream
+from ajpbalancer._transport import no_delay, stream
 from ajpbalancer.members._timer import IdleTimer
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ class MemberProtocol(Protocol, ABC):
 
     def connectionMade(self) -> None:
         self.connected_at = self.idle_since = self._reactor.seconds()
+        no_delay(self.transport)
 
     @abstractmethod
     def _timed_out(self) -> None:

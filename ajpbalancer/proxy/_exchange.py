@@ -36,6 +36,7 @@ from ajpbalancer.members import (
     MemberError,
 )
 from ajpbalancer.proxy._accesslog import AccessLog
+from ajpbalancer.proxy._observer import ExchangeObserver
 from ajpbalancer.proxy._prepare import OutgoingRequest
 from ajpbalancer.proxy._workers import BalancerRuntime, Worker
 from ajpbalancer.rewrite import ReverseMap, frontend_base
@@ -60,6 +61,7 @@ class FrontendContext:
     access_log: AccessLog | None = None
     reverse: ReverseMap | None = None
     in_flight: set[ProxyExchange] = field(default_factory=set)
+    observer: ExchangeObserver | None = None
 
     def exchange(
         self, channel: FrontendProtocol, head: RequestHead, length: int | None, chunked: bool
@@ -103,6 +105,7 @@ class ProxyExchange:
         self._status = 0
         self._sent_bytes = 0
         self._started = ctx.reactor.seconds()
+        self._member_started = self._started
         self._expect_continue = False
         ctx.in_flight.add(self)
         self._start()
@@ -141,7 +144,9 @@ class ProxyExchange:
             return
         worker = self._ctx.direct[id(match.rule)]
         state = worker.lb
-        if not state.usable and not state.retry_worker(self._ctx.reactor.seconds()):
+        if not state.usable:
+            state.retry_worker(self._ctx.reactor.seconds())  # clears E once retry passed
+        if not state.usable:
             self._error(503, f"member {worker.name} is in error state")
             return
         state.busy += 1
@@ -174,6 +179,7 @@ class ProxyExchange:
     def _go(self, worker: Worker, request: OutgoingRequest) -> None:
         """Send ``request`` to ``worker`` (whose busy count the caller raised)."""
         self._worker = worker
+        self._member_started = self._ctx.reactor.seconds()
         try:
             self._payload = worker.prepare(request, self._ctx.frontend, self._ctx.server_name)
         except HTTPProtocolError as e:
@@ -360,6 +366,8 @@ class ProxyExchange:
         if not (unsent or resendable):
             return False
         worker.lb.request_done()
+        if self._ctx.observer is not None:
+            self._ctx.observer.failover(balancer.name, worker.name)
         self._worker = None
         self._conn = None
         self._attempts += 1
@@ -411,3 +419,18 @@ class ProxyExchange:
                 self._sent_bytes,
                 self._worker.name if self._worker is not None else "-",
             )
+        if self._ctx.observer is not None:
+            self._observe(self._ctx.observer, status)
+
+    def _observe(self, observer: ExchangeObserver, status: int) -> None:
+        """The metrics hook: this request's status and latencies (see :mod:`._observer`)."""
+        now = self._ctx.reactor.seconds()
+        worker, balancer = self._worker, self._balancer
+        observer.request_done(
+            self._ctx.frontend.name,
+            None if balancer is None else balancer.name,
+            None if worker is None else worker.name,
+            status,
+            now - self._started,
+            None if worker is None else now - self._member_started,
+        )

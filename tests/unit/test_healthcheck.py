@@ -613,11 +613,6 @@ def test_proxy_service_starts_checks_with_the_service_and_stops_them() -> None:
     assert not [c for c in reactor.getDelayedCalls() if c.active()]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the exchange lets a direct worker through when retry_worker finds no E, "
-    "even with C (ajpbalancer/proxy/_exchange.py, direct path)",
-)
 def test_direct_worker_failing_its_check_answers_503() -> None:
     h = Harness(
         "[ajpbalancer]\naccess_log = off\n[frontend]\nlisten = tcp:8080\n"
