@@ -17,6 +17,17 @@ apt_install() {
   INSTALLED_NOW+=("${missing[@]}")
 }
 
+# stop_new_services SVC...: services that apt_install just installed and Debian started
+# would only hold ports (and CPU); the tests and benchmarks run their own instances.
+stop_new_services() {
+  for svc in "$@"; do
+    if [[ " ${INSTALLED_NOW[*]} " == *" $svc "* ]] && command -v systemctl >/dev/null \
+       && systemctl is-active --quiet "$svc" 2>/dev/null; then
+      systemctl disable --now "$svc" || true
+    fi
+  done
+}
+
 # make_venv EXTRAS: create .venv (or $AJPB_VENV) and install the project into it, as a
 # user would (a built wheel, so twistd finds the plugin in site-packages).
 make_venv() {
