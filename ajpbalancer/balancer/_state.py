@@ -71,13 +71,15 @@ class MemberState(LBState):
     """One member's runtime status. Compared by identity: each is one member.
 
     ``error_time`` is the ``now`` of the last :meth:`put_in_error`; ``retries`` counts the
-    times the error flag was cleared by :meth:`retry_worker` or forced recovery.
+    times the error flag was cleared by :meth:`retry_worker` or forced recovery; ``errors``
+    counts the times :meth:`put_in_error` set it (balancer-manager's Errors column).
     """
 
     name: str = ""
     status: Status = NO_STATUS
     error_time: float = 0.0
     retries: int = 0
+    errors: int = 0
     route: str | None = None
     redirect: str | None = None
     lbset: int = 0
@@ -171,6 +173,7 @@ class MemberState(LBState):
             return False
         self.status |= Status.IN_ERROR
         self.error_time = now
+        self.errors += 1
         return True
 
     # -- requests ----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ These are the only owners of mutable member state.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import cast
 
@@ -125,12 +126,19 @@ class Worker:
 
 
 class BalancerRuntime:
-    """A balancer's workers in configuration order, their states, and its parameters."""
+    """A balancer's workers in configuration order, their states, and its parameters.
+
+    ``params`` starts as the configured ``ProxySet`` values and is replaced (never mutated:
+    it is frozen) when balancer-manager changes them; ``nonce`` is the UUID that every
+    balancer-manager change to this balancer must carry, made once per balancer as httpd
+    makes it.
+    """
 
     def __init__(self, config: Balancer, workers: Sequence[Worker]) -> None:
         self.config = config
         self.name = config.name
         self.params = config.params
+        self.nonce = str(uuid.uuid4())
         self.workers = tuple(workers)
         self.states = tuple(w.lb for w in self.workers)
         self._by_state = {id(w.lb): w for w in self.workers}
