@@ -72,14 +72,23 @@ def merge_repeated(headers: Headers) -> tuple[tuple[bytes, bytes], ...]:
 
 
 def _server_name(req: OutgoingRequest) -> bytes:
-    """The Host field's host part (UseCanonicalName Off), else the local address."""
+    """The Host field's host part (UseCanonicalName Off), else the local address.
+
+    As httpd's ``fix_hostname`` leaves ``r->hostname``: without the port, the brackets
+    of an IPv6 literal or a trailing dot, in lower case (``WWW.Example.org.:80`` is
+    ``www.example.org``).
+    """
     host = req.head.get(b"host")
     if not host:
         return req.client.local_ip
     if host.startswith(b"["):
         end = host.find(b"]")
-        return host[1:end] if end > 0 else host
-    return host.rsplit(b":", 1)[0] if b":" in host else host
+        name = host[1:end] if end > 0 else host
+    else:
+        name = host.rsplit(b":", 1)[0] if b":" in host else host
+        if name.endswith(b".") and len(name) > 1:
+            name = name[:-1]
+    return name.lower()
 
 
 def ajp_forward(req: OutgoingRequest, *, secret: bytes | None) -> ForwardRequest:
