@@ -135,8 +135,10 @@ def reverse_cookie(
     The rules are ``ProxyPassReverseCookieDomain`` and ``…CookiePath`` lines, each
     ``internal public``. Everything but the replaced values is kept byte for byte
     (trailing white space inside a replaced value goes with it, as in httpd). With a
-    repeated attribute, httpd rewrites the last occurrence, using the public value of the
-    last occurrence that matched a rule; so does this.
+    repeated attribute, the last occurrence alone decides: it is rewritten if it matches a
+    rule, and no occurrence is otherwise (httpd 2.4.71, observed; httpd before 2.4.68 wrote
+    the public value of an earlier matching occurrence over the last one, the heap overflow
+    CVE-2026-34356 fixed).
     """
     value = set_cookie_value
     path_span: tuple[int, int] | None = None
@@ -152,6 +154,7 @@ def reverse_cookie(
         if head.startswith(b"path="):
             path_span = (start + 5, end)
             current = token[5:]
+            new_path = None
             for rule in path_rules:
                 internal = rule.internal.encode("utf-8")
                 if current.startswith(internal):
@@ -160,6 +163,7 @@ def reverse_cookie(
         elif head == b"domain=":
             domain_span = (start + 7, end)
             current = token[7:].lower()
+            new_domain = None
             for rule in domain_rules:
                 if current.startswith(rule.internal.encode("utf-8").lower()):
                     new_domain = rule.public.encode("utf-8")
