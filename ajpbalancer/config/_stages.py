@@ -27,11 +27,12 @@ class Stage(Enum):
     AJP13 = "AJP13"
     BALANCER = "balancer"
     HEALTH_CHECKS = "health checks"
+    ADMIN = "admin"
     OPERATIONS = "operations"
 
 
 LANDED: frozenset[Stage] = frozenset(
-    {Stage.FOUNDATION, Stage.AJP13, Stage.BALANCER, Stage.HEALTH_CHECKS}
+    {Stage.FOUNDATION, Stage.AJP13, Stage.BALANCER, Stage.HEALTH_CHECKS, Stage.ADMIN}
 )
 
 WORKERS_OTHER_THAN_ONE = "workers != 1"
@@ -43,9 +44,10 @@ LANDS_WITH: Mapping[str, Stage] = MappingProxyType(
         "member secret": Stage.AJP13,
         "member packetsize": Stage.AJP13,
         "member ping": Stage.AJP13,
-        # Operations: admin interface, several worker processes.
-        "admin": Stage.OPERATIONS,
-        "admin_users": Stage.OPERATIONS,
+        # Admin interface: balancer-manager, status.json, metrics.
+        "admin": Stage.ADMIN,
+        "admin_users": Stage.ADMIN,
+        # Operations: several worker processes.
         WORKERS_OTHER_THAN_ONE: Stage.OPERATIONS,
         # Balancer: reverse rewriting, member states, failover, health checks, stickiness.
         "ProxyPassReverse": Stage.BALANCER,

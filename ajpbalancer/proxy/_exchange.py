@@ -430,7 +430,7 @@ class ProxyExchange:
             self._ctx.frontend.name,
             None if balancer is None else balancer.name,
             None if worker is None else worker.name,
-            status,
-            now - self._started,
-            None if worker is None else now - self._member_started,
+            status=status,
+            seconds=now - self._started,
+            member_seconds=None if worker is None else now - self._member_started,
         )

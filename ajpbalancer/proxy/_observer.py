@@ -18,6 +18,7 @@ class ExchangeObserver(Protocol):
         frontend: str,
         balancer: str | None,
         member: str | None,
+        *,
         status: int,
         seconds: float,
         member_seconds: float | None,

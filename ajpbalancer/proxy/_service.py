@@ -3,14 +3,16 @@
 :class:`ProxyService` is a ``MultiService`` with one endpoint service per ``listen`` line
 (endpoints listen in ``privilegedStartService``, so before ``twistd -u/-g`` drops
 privileges) and the built-in demo backends when the config asks for them; the health
-checks of members with ``hcmethod`` run from ``startService`` to ``stopService``.
+checks of members with ``hcmethod`` run from ``startService`` to ``stopService``. With
+``admin`` set, the admin listener (:mod:`ajpbalancer.admin`) opens with the frontends and
+its metrics observe every exchange, across reloads.
 """
 
 from __future__ import annotations
 
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, gatherResults, succeed
@@ -31,10 +33,14 @@ from ajpbalancer.frontend import FrontendProtocol
 from ajpbalancer.proxy._accesslog import AccessLog
 from ajpbalancer.proxy._exchange import FrontendContext
 from ajpbalancer.proxy._healthcheck import HealthChecker
+from ajpbalancer.proxy._observer import ExchangeObserver
 from ajpbalancer.proxy._reload import carry_over
 from ajpbalancer.proxy._workers import BalancerRuntime, Worker
 from ajpbalancer.rewrite import ReverseMap
 from ajpbalancer.routing import Router
+
+if TYPE_CHECKING:
+    from ajpbalancer.admin import AdminListener, ProxyMetrics
 
 log = Logger()
 
@@ -49,6 +55,7 @@ class ProxyRuntime:
         *,
         access_log: AccessLog | None,
         server_name: bytes,
+        observer: ExchangeObserver | None = None,
     ) -> None:
         self.config = config
         self.server_name = server_name
@@ -80,6 +87,7 @@ class ProxyRuntime:
                 server_name=server_name,
                 access_log=access_log,
                 reverse=ReverseMap.for_frontend(fe, config.balancers) if rewrites else None,
+                observer=observer,
             )
         self.health_checkers = [
             HealthChecker(reactor, w) for w in self.workers() if w.params.hcmethod is not None
@@ -166,20 +174,34 @@ class ProxyService(MultiService):
         self.access_log: AccessLog | None = None
         self.factories: dict[str, FrontendFactory] = {}
         self.ports: list[_Listener] = []
+        self.metrics: ProxyMetrics | None = None
+        self.admin: AdminListener | None = None
 
     def privilegedStartService(self) -> None:
         # Files and sockets are opened here, before twistd drops privileges.
         self.access_log = AccessLog.open(self.config.settings.access_log)
+        if self.config.settings.admin is not None:
+            # twisted.web and prometheus_client are loaded only for the admin listener.
+            from ajpbalancer.admin import ProxyMetrics  # noqa: PLC0415
+
+            self.metrics = ProxyMetrics(lambda: self.runtime)
         self.runtime = ProxyRuntime(
             self.reactor,
             self.config,
             access_log=self.access_log,
             server_name=socket.gethostname().encode("idna"),
+            observer=self.metrics,
         )
         for backend in self.config.settings.demo:
             demo = demo_service(self.reactor, backend)
             demo.setName(f"demo {backend.route}")
             demo.setServiceParent(self)
+        if self.metrics is not None:
+            from ajpbalancer.admin import AdminListener  # noqa: PLC0415
+
+            self.admin = AdminListener.open(
+                self.reactor, self.config.settings, lambda: self.runtime, self.metrics
+            )
         super().privilegedStartService()  # type: ignore[no-untyped-call]
         for fe in self.config.frontends:
             factory = FrontendFactory(self.reactor, self.runtime.contexts[fe.name])
@@ -217,6 +239,7 @@ class ProxyService(MultiService):
             config,
             access_log=self.access_log,
             server_name=old_runtime.server_name,
+            observer=self.metrics,
         )
         carried = carry_over(old_runtime.workers(), runtime.workers())
         opened: list[tuple[str, str, _Listener]] = []
@@ -281,6 +304,8 @@ class ProxyService(MultiService):
     def stopService(self) -> Any:
         for listener in self.ports:
             listener.close()
+        if self.admin is not None:
+            self.admin.close()
         d = super().stopService()  # type: ignore[no-untyped-call]
         if self.runtime is not None:
             self.runtime.close()

@@ -413,10 +413,9 @@ def test_proxy_timeout_must_be_more_than_zero_seconds(value: str) -> None:
     assert "ProxyTimeout must be" in messages(f"[ajpbalancer]\nProxyTimeout = {value}\n" + FRONT)[0]
 
 
-def test_admin_is_not_supported_yet() -> None:
-    assert problems("[ajpbalancer]\nadmin = tcp:8081:interface=127.0.0.1\n" + FRONT) == [
-        "lb.ini:2: admin: admin is not supported yet (lands with operations)"
-    ]
+def test_admin_has_landed() -> None:
+    admin = ok("[ajpbalancer]\nadmin = tcp:8081:interface=127.0.0.1\n" + FRONT).settings.admin
+    assert admin is not None and admin.description == "tcp:8081:interface=127.0.0.1"
 
 
 @pytest.mark.usefixtures("all_landed")
@@ -1111,9 +1110,9 @@ def test_stage_table_keys_name_real_directives_parameters_and_values() -> None:
             assert feature.lower() in _directives.DIRECTIVE_BY_KEY
 
 
-def test_foundation_ajp13_balancer_and_health_checks_have_landed() -> None:
+def test_foundation_ajp13_balancer_health_checks_and_admin_have_landed() -> None:
     assert (
-        frozenset({Stage.FOUNDATION, Stage.AJP13, Stage.BALANCER, Stage.HEALTH_CHECKS})
+        frozenset({Stage.FOUNDATION, Stage.AJP13, Stage.BALANCER, Stage.HEALTH_CHECKS, Stage.ADMIN})
         == _stages.LANDED
     )
     assert [s.value for s in Stage] == [
@@ -1121,6 +1120,7 @@ def test_foundation_ajp13_balancer_and_health_checks_have_landed() -> None:
         "AJP13",
         "balancer",
         "health checks",
+        "admin",
         "operations",
     ]
 

@@ -1,0 +1,228 @@
+"""One read of the running proxy's balancers and members, for the page and ``/status.json``.
+
+:func:`snapshot` copies what balancer-manager shows (per balancer: lbmethod, stickysession,
+nofailover, maxattempts, timeout; per member: URL, route, redirect, factor, set, status,
+elected, busy, load, bytes to and from, errors, pool and health check) out of the live
+state into frozen views, so that the HTML page and the JSON document show the same data.
+The JSON document is :func:`as_json` of the snapshot; its schema is in the README.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ajpbalancer import __version__
+from ajpbalancer.balancer import MemberState, Status
+
+if TYPE_CHECKING:
+    from ajpbalancer.proxy import BalancerRuntime, ProxyRuntime, Worker
+
+STATUS_WORDS: tuple[tuple[Status, str], ...] = (
+    (Status.IGNORE_ERRORS, "Ign"),
+    (Status.DRAIN, "Drn"),
+    (Status.IN_SHUTDOWN, "Shut"),
+    (Status.DISABLED, "Dis"),
+    (Status.STOPPED, "Stop"),
+    (Status.IN_ERROR, "Err"),
+    (Status.HOT_STANDBY, "Stby"),
+    (Status.HOT_SPARE, "Spar"),
+    (Status.HC_FAIL, "HcFl"),
+)
+"""httpd's ``proxy_wstat_tbl`` words for the flags we have, in its order."""
+
+
+def status_words(state: MemberState) -> str:
+    """The Status column as httpd's ``ap_proxy_parse_wstatus`` writes it (``Init Dis``)."""
+    words = ["Init", *(word for flag, word in STATUS_WORDS if state.has(flag))]
+    if state.usable:
+        words.append("Ok")
+    return " ".join(words)
+
+
+class HealthCounts(Protocol):
+    """What a health checker exposes about its member (``pcount``/``fcount``)."""
+
+    pcount: int
+    fcount: int
+
+
+class HealthSource(Protocol):
+    """A running health checker: its worker and its consecutive-result counts."""
+
+    @property
+    def worker(self) -> Worker: ...
+
+    @property
+    def count(self) -> HealthCounts: ...
+
+
+@dataclass(frozen=True, slots=True)
+class HealthView:
+    """A member's health check: its parameters and whether it passes (no ``C`` flag)."""
+
+    method: str
+    uri: str
+    interval: float
+    passes: int
+    fails: int
+    passing: bool
+    pcount: int | None
+    fcount: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PoolView:
+    """Connections to the member: ``open`` in all, of which ``idle`` wait for a request."""
+
+    open: int
+    idle: int
+
+
+@dataclass(frozen=True, slots=True)
+class MemberView:
+    """One member as balancer-manager shows it (``transferred`` is To, ``read`` From)."""
+
+    name: str
+    scheme: str
+    route: str | None
+    redirect: str | None
+    loadfactor: float
+    lbset: int
+    status: str
+    flags: str
+    usable: bool
+    elected: int
+    busy: int
+    lbstatus: int
+    transferred: int
+    read: int
+    errors: int
+    retries: int
+    error_time: float | None
+    retry: float
+    pool: PoolView
+    health_check: HealthView | None
+
+
+@dataclass(frozen=True, slots=True)
+class BalancerView:
+    """One balancer: its runtime parameters, its nonce and its members."""
+
+    name: str
+    nonce: str
+    lbmethod: str
+    stickysession: tuple[str, ...]
+    stickysessionsep: str | None
+    nofailover: bool
+    maxattempts: int
+    timeout: float
+    failonstatus: tuple[int, ...]
+    failontimeout: bool
+    forcerecovery: bool
+    members: tuple[MemberView, ...]
+
+    def member(self, name: str) -> MemberView | None:
+        return next((m for m in self.members if m.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The whole proxy: balancers, then the direct ``ProxyPass`` targets (``workers``)."""
+
+    version: str
+    time: float
+    balancers: tuple[BalancerView, ...]
+    workers: tuple[MemberView, ...]
+
+    def balancer(self, name: str) -> BalancerView | None:
+        return next((b for b in self.balancers if b.name == name), None)
+
+
+def member_view(worker: Worker, checker: HealthSource | None = None) -> MemberView:
+    """``worker`` as balancer-manager shows it; ``checker`` is its health checker if any."""
+    state = worker.lb
+    params = worker.params
+    health = None
+    if params.hcmethod is not None:
+        health = HealthView(
+            method=params.hcmethod,
+            uri=params.hcuri,
+            interval=params.hcinterval,
+            passes=params.hcpasses,
+            fails=params.hcfails,
+            passing=not state.has(Status.HC_FAIL),
+            pcount=None if checker is None else checker.count.pcount,
+            fcount=None if checker is None else checker.count.fcount,
+        )
+    return MemberView(
+        name=worker.name,
+        scheme=worker.url.scheme.value,
+        route=state.route,
+        redirect=state.redirect,
+        loadfactor=state.lbfactor / 100,
+        lbset=state.lbset,
+        status=status_words(state),
+        flags=state.letters,
+        usable=state.usable,
+        elected=state.elected,
+        busy=state.busy,
+        lbstatus=state.lbstatus,
+        transferred=state.transferred,
+        read=state.read,
+        errors=state.errors,
+        retries=state.retries,
+        error_time=state.error_time if state.errors or state.error_time else None,
+        retry=state.retry,
+        pool=PoolView(open=worker.pool.open, idle=len(worker.pool.idle)),
+        health_check=health,
+    )
+
+
+def balancer_view(
+    balancer: BalancerRuntime, checker: Callable[[Worker], HealthSource | None]
+) -> BalancerView:
+    params = balancer.params
+    return BalancerView(
+        name=balancer.name,
+        nonce=balancer.nonce,
+        lbmethod=params.lbmethod,
+        stickysession=params.stickysession,
+        stickysessionsep=params.stickysessionsep,
+        nofailover=params.nofailover,
+        maxattempts=balancer.max_attempts,
+        timeout=params.timeout,
+        failonstatus=tuple(sorted(params.failonstatus)),
+        failontimeout=params.failontimeout,
+        forcerecovery=params.forcerecovery,
+        members=tuple(member_view(w, checker(w)) for w in balancer.workers),
+    )
+
+
+def health_sources(runtime: ProxyRuntime) -> Sequence[HealthSource]:
+    """The runtime's health checkers (none when health checks are not running)."""
+    checkers: Iterable[HealthSource] = getattr(runtime, "health_checkers", ())
+    return tuple(checkers)
+
+
+def snapshot(runtime: ProxyRuntime | None, now: float) -> Snapshot:
+    """Everything balancer-manager shows, as of ``now``; empty before the proxy started."""
+    if runtime is None:
+        return Snapshot(__version__, now, (), ())
+    by_worker = {id(c.worker): c for c in health_sources(runtime)}
+
+    def checker(worker: Worker) -> HealthSource | None:
+        return by_worker.get(id(worker))
+
+    return Snapshot(
+        version=__version__,
+        time=now,
+        balancers=tuple(balancer_view(b, checker) for b in runtime.balancers.values()),
+        workers=tuple(member_view(w, checker(w)) for w in runtime.direct),
+    )
+
+
+def as_json(snap: Snapshot) -> dict[str, Any]:
+    """The ``/status.json`` document (tuples become lists)."""
+    return asdict(snap)
