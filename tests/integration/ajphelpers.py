@@ -1,11 +1,13 @@
-"""Helpers of the AJP integration tests: a raw HTTP/1.x client, frontend configs, digests.
+"""Helpers of the AJP integration tests: a raw HTTP/1.x client, configs, an AJP recorder.
 
 `exchange` sends a request given as bytes (so header order, repeats, case and the HTTP
 version are exactly what the test wrote) over plain TCP or TLS from `CLIENT_ADDRESS`, and
 reads the answer with the standard library's parser. The same function drives Apache and
 ajpbalancer in the differential tests. `ajp_frontend` writes an ajpbalancer config with one
 frontend proxying ``/app`` to one member; `start_proxy` runs it outside the function-scoped
-``proxy_factory`` so a module can share one process.
+``proxy_factory`` so a module can share one process. `RecordingContainer` is a minimal AJP
+container that keeps every FORWARD_REQUEST it gets, and `parse_forward_request` decodes one
+with its own tables (not the codec's), so two proxies' packets can be compared field by field.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import http.client
 import json
 import socket
 import ssl
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,3 +135,178 @@ def download_sha256(size: int) -> str:
         digest.update(pattern)
     digest.update(pattern[:rest])
     return digest.hexdigest()
+
+
+# --- a container that records what it is sent ----------------------------------------------
+
+AJP_CODED_REQUEST_HEADERS = {
+    0xA001: "accept",
+    0xA002: "accept-charset",
+    0xA003: "accept-encoding",
+    0xA004: "accept-language",
+    0xA005: "authorization",
+    0xA006: "connection",
+    0xA007: "content-type",
+    0xA008: "content-length",
+    0xA009: "cookie",
+    0xA00A: "cookie2",
+    0xA00B: "host",
+    0xA00C: "pragma",
+    0xA00D: "referer",
+    0xA00E: "user-agent",
+}
+"""Written out here rather than imported: the recorder must not share the codec's tables."""
+
+AJP_ATTRIBUTE_NAMES = {
+    0x01: "context",
+    0x02: "servlet_path",
+    0x03: "remote_user",
+    0x04: "auth_type",
+    0x05: "query_string",
+    0x06: "jvm_route",
+    0x07: "ssl_cert",
+    0x08: "ssl_cipher",
+    0x09: "ssl_session",
+    0x0A: "req_attribute",
+    0x0B: "ssl_key_size",
+    0x0C: "secret",
+    0x0D: "stored_method",
+}
+
+
+class _Reader:
+    """Reads AJP13 primitives from one packet payload (big-endian, strings NUL-ended)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def byte(self) -> int:
+        value = self.data[self.pos]
+        self.pos += 1
+        return value
+
+    def uint16(self) -> int:
+        value = int.from_bytes(self.data[self.pos : self.pos + 2], "big")
+        self.pos += 2
+        return value
+
+    def peek_uint16(self) -> int:
+        return int.from_bytes(self.data[self.pos : self.pos + 2], "big")
+
+    def string(self) -> str | None:
+        """A string as latin-1 text; None for the null string (length 0xFFFF)."""
+        length = self.uint16()
+        if length == 0xFFFF:
+            return None
+        value = self.data[self.pos : self.pos + length]
+        assert self.data[self.pos + length] == 0, "string without its NUL terminator"
+        self.pos += length + 1
+        return value.decode("latin-1")
+
+
+def parse_forward_request(payload: bytes) -> dict[str, Any]:
+    """Every field of a FORWARD_REQUEST payload, in order (headers and attributes as lists).
+
+    Coded header names are shown as ``0xA00B:host``; attributes as ``[name, value]`` with
+    request attributes as ``req_attribute:NAME``; ``ssl_key_size`` is the integer sent.
+    """
+    r = _Reader(payload)
+    assert r.byte() == 2, "not a FORWARD_REQUEST"
+    fields: dict[str, Any] = {"method": r.byte()}
+    for name in ("protocol", "req_uri", "remote_addr", "remote_host", "server_name"):
+        fields[name] = r.string()
+    fields["server_port"] = r.uint16()
+    fields["is_ssl"] = r.byte()
+    headers = []
+    for _ in range(r.uint16()):
+        code = r.peek_uint16()
+        if code & 0xFF00 == 0xA000:
+            r.uint16()
+            name = f"0x{code:04X}:{AJP_CODED_REQUEST_HEADERS.get(code, '?')}"
+        else:
+            name = r.string() or ""
+        headers.append([name, r.string()])
+    fields["headers"] = headers
+    attributes: list[list[Any]] = []
+    while (code := r.byte()) != 0xFF:
+        label = AJP_ATTRIBUTE_NAMES.get(code, f"0x{code:02X}")
+        if code == 0x0A:
+            label = f"req_attribute:{r.string()}"
+        attributes.append([label, r.uint16() if code == 0x0B else r.string()])
+    fields["attributes"] = attributes
+    assert r.pos == len(payload), "bytes after the attribute terminator"
+    return fields
+
+
+class RecordingContainer:
+    """An AJP13 container on `address` that records each FORWARD_REQUEST and answers 200.
+
+    It answers CPING with CPONG, every FORWARD_REQUEST with ``SEND_HEADERS 200`` (no
+    headers) and ``END_RESPONSE`` (reuse), and keeps connections open. Requests must have
+    no body. Threads end when `close` is called or after `lifetime` seconds.
+    """
+
+    SEND_HEADERS_200 = b"AB\x00\x0a\x04\x00\xc8\x00\x02OK\x00\x00\x00"
+    END_RESPONSE_REUSE = b"AB\x00\x02\x05\x01"
+    CPONG = b"AB\x00\x01\x09"
+
+    def __init__(self, address: str, lifetime: float = 300.0) -> None:
+        self.address = address
+        self.packets: list[bytes] = []
+        self._lock = threading.Lock()
+        self._server = socket.create_server((address, 0))
+        self._server.settimeout(0.2)
+        self.port: int = self._server.getsockname()[1]
+        self._stop = threading.Event()
+        self._deadline = lifetime
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"ajp://{self.address}:{self.port}"
+
+    def take(self) -> list[bytes]:
+        """The FORWARD_REQUEST payloads received since the last call."""
+        with self._lock:
+            packets, self.packets = self.packets, []
+        return packets
+
+    def close(self) -> None:
+        self._stop.set()
+        self._server.close()
+
+    def _accept(self) -> None:
+        end = time.monotonic() + self._deadline
+        while not self._stop.is_set() and time.monotonic() < end:
+            try:
+                conn, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn, end), daemon=True).start()
+
+    def _serve(self, conn: socket.socket, end: float) -> None:
+        conn.settimeout(0.2)
+        buf = b""
+        with conn:
+            while not self._stop.is_set() and time.monotonic() < end:
+                try:
+                    data = conn.recv(65536)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return
+                if not data:
+                    return
+                buf += data
+                while len(buf) >= 4 and len(buf) >= 4 + int.from_bytes(buf[2:4], "big"):
+                    size = int.from_bytes(buf[2:4], "big")
+                    payload, buf = buf[4 : 4 + size], buf[4 + size :]
+                    if payload[:1] == b"\x0a":
+                        conn.sendall(self.CPONG)
+                    elif payload[:1] == b"\x02":
+                        with self._lock:
+                            self.packets.append(payload)
+                        conn.sendall(self.SEND_HEADERS_200 + self.END_RESPONSE_REUSE)
