@@ -54,6 +54,38 @@ def frontend_base(scheme: str, host: str, port: int) -> bytes:
     return scheme.encode("ascii") + b"://" + name + suffix.encode("ascii")
 
 
+def request_base(scheme: str, host_field: bytes | None, local_ip: str, local_port: int) -> bytes:
+    """``scheme://host[:port]`` of a request as httpd's ``ap_construct_url`` makes it.
+
+    With UseCanonicalName Off: the Host field's name as ``fix_hostname`` leaves it (lower
+    case, one trailing dot dropped) and its port as a number, left out when it is the
+    scheme's default (``Host: WWW.Example.:080`` gives ``http://www.example``); without a
+    Host field, the address and port the client connected to. A field that does not
+    parse (a port that is not digits, a name that is not ASCII) is used as it came.
+    """
+    if not host_field:
+        return frontend_base(scheme, local_ip, local_port)
+    raw = scheme.encode("ascii") + b"://" + host_field
+    if not host_field.isascii():
+        return raw
+    text = host_field.decode("ascii")
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            return raw
+        name, rest = text[1:end], text[end + 1 :]
+    else:
+        name, colon, port_text = text.partition(":")
+        rest = colon + port_text
+    if rest and (not rest.startswith(":") or not rest[1:].isdigit()):
+        return raw
+    port = int(rest[1:]) if rest else {"http": 80, "https": 443}.get(scheme, 0)
+    name = name.lower()
+    if name.endswith(".") and len(name) > 1:
+        name = name[:-1]
+    return frontend_base(scheme, name, port)
+
+
 def _absolute(value: bytes, base: bytes) -> bytes:
     return value if is_url(value) else base + value
 

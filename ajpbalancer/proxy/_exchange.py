@@ -39,7 +39,7 @@ from ajpbalancer.proxy._accesslog import AccessLog
 from ajpbalancer.proxy._observer import ExchangeObserver
 from ajpbalancer.proxy._prepare import OutgoingRequest
 from ajpbalancer.proxy._workers import BalancerRuntime, Worker
-from ajpbalancer.rewrite import ReverseMap, frontend_base
+from ajpbalancer.rewrite import ReverseMap, request_base
 from ajpbalancer.routing import Router, RoutingError, split_target
 
 log = Logger()
@@ -297,10 +297,11 @@ class ProxyExchange:
         self._fail(error)
 
     def pause_request_body(self) -> None:
-        self._channel.pause_reading("member")
+        # A reason of its own: _connected lifting the "member" pause must not lift this one.
+        self._channel.pause_reading("member-backpressure")
 
     def resume_request_body(self) -> None:
-        self._channel.resume_reading("member")
+        self._channel.resume_reading("member-backpressure")
 
     # -- IPushProducer for the client transport -----------------------------------------
 
@@ -380,17 +381,16 @@ class ProxyExchange:
             self._worker.lb.transferred += n
 
     def _base(self) -> bytes:
-        """The frontend's ``scheme://host[:port]`` as this client addressed it."""
+        """The frontend's ``scheme://host[:port]`` as this client addressed it (as httpd's
+        ``ap_construct_url`` writes it: see :func:`request_base`)."""
         if self._public_base is None:
             channel = self._channel
-            scheme = "https" if channel.is_ssl else "http"
-            host = self._head.get(b"host")
-            if host:
-                self._public_base = scheme.encode("ascii") + b"://" + host
-            else:
-                self._public_base = frontend_base(
-                    scheme, channel.local_ip.decode("ascii"), channel.local_port
-                )
+            self._public_base = request_base(
+                "https" if channel.is_ssl else "http",
+                self._head.get(b"host"),
+                channel.local_ip.decode("ascii"),
+                channel.local_port,
+            )
         return self._public_base
 
     def _channel_started(self) -> bool:
