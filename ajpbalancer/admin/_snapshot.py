@@ -9,15 +9,16 @@ The JSON document is :func:`as_json` of the snapshot; its schema is in the READM
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from ajpbalancer import __version__
 from ajpbalancer.balancer import MemberState, Status
 
 if TYPE_CHECKING:
     from ajpbalancer.proxy import BalancerRuntime, ProxyRuntime, Worker
+    from ajpbalancer.proxy._healthcheck import HealthChecker
 
 STATUS_WORDS: tuple[tuple[Status, str], ...] = (
     (Status.IGNORE_ERRORS, "Ign"),
@@ -39,23 +40,6 @@ def status_words(state: MemberState) -> str:
     if state.usable:
         words.append("Ok")
     return " ".join(words)
-
-
-class HealthCounts(Protocol):
-    """What a health checker exposes about its member (``pcount``/``fcount``)."""
-
-    pcount: int
-    fcount: int
-
-
-class HealthSource(Protocol):
-    """A running health checker: its worker and its consecutive-result counts."""
-
-    @property
-    def worker(self) -> Worker: ...
-
-    @property
-    def count(self) -> HealthCounts: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +124,7 @@ class Snapshot:
         return next((b for b in self.balancers if b.name == name), None)
 
 
-def member_view(worker: Worker, checker: HealthSource | None = None) -> MemberView:
+def member_view(worker: Worker, checker: HealthChecker | None = None) -> MemberView:
     """``worker`` as balancer-manager shows it; ``checker`` is its health checker if any."""
     state = worker.lb
     params = worker.params
@@ -181,7 +165,7 @@ def member_view(worker: Worker, checker: HealthSource | None = None) -> MemberVi
 
 
 def balancer_view(
-    balancer: BalancerRuntime, checker: Callable[[Worker], HealthSource | None]
+    balancer: BalancerRuntime, checker: Callable[[Worker], HealthChecker | None]
 ) -> BalancerView:
     params = balancer.params
     return BalancerView(
@@ -200,19 +184,13 @@ def balancer_view(
     )
 
 
-def health_sources(runtime: ProxyRuntime) -> Sequence[HealthSource]:
-    """The runtime's health checkers (none when health checks are not running)."""
-    checkers: Iterable[HealthSource] = getattr(runtime, "health_checkers", ())
-    return tuple(checkers)
-
-
 def snapshot(runtime: ProxyRuntime | None, now: float) -> Snapshot:
     """Everything balancer-manager shows, as of ``now``; empty before the proxy started."""
     if runtime is None:
         return Snapshot(__version__, now, (), ())
-    by_worker = {id(c.worker): c for c in health_sources(runtime)}
+    by_worker = {id(c.worker): c for c in runtime.health_checkers}
 
-    def checker(worker: Worker) -> HealthSource | None:
+    def checker(worker: Worker) -> HealthChecker | None:
         return by_worker.get(id(worker))
 
     return Snapshot(

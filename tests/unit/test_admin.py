@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 import bcrypt
@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.testing import MemoryReactorClock, StringTransport
-from twisted.logger import globalLogPublisher
+from twisted.logger import ILogObserver, globalLogPublisher
 from twisted.web.server import Site
 
 from ajpbalancer.admin import (
@@ -640,11 +640,12 @@ def test_a_disabled_member_gets_no_new_request(admin: Admin) -> None:
 
 def test_a_change_is_logged_with_its_user_client_and_what_changed(admin: Admin) -> None:
     seen: list[dict[str, Any]] = []
-    globalLogPublisher.addObserver(seen.append)
+    observer = cast(ILogObserver, seen.append)
+    globalLogPublisher.addObserver(observer)
     try:
         admin.post(member_fields(nonce=admin.nonce(), w_status_N="1", w_ls="2"))
     finally:
-        globalLogPublisher.removeObserver(seen.append)
+        globalLogPublisher.removeObserver(observer)
     changed = [e for e in seen if e.get("target") == f"balancer://c member {M1}"]
     assert changed and changed[0]["changes"] == "lbset 2, +N"
     assert changed[0]["client"] == "127.0.0.1"
@@ -881,7 +882,9 @@ def serve(admin: Admin, body: bytes = b"hello", path: bytes = b"/app/x", port: i
     member = next(m for m in admin.members if m.transport.value())
     member.sent()
     member.reply(response(body))
-    return str(member.transport.getPeer().host)  # type: ignore[attr-defined]
+    peer = member.transport.getPeer()
+    assert isinstance(peer, IPv4Address)
+    return peer.host
 
 
 def test_metrics_is_prometheus_text_from_the_services_own_registry(admin: Admin) -> None:
@@ -1065,7 +1068,9 @@ def test_the_admin_reads_the_runtime_a_reload_put_in_place() -> None:
     service.privilegedStartService()
     try:
         old = service.runtime
-        assert service.reload().result is True  # type: ignore[attr-defined]
+        reloaded: list[bool] = []
+        service.reload().addCallback(reloaded.append)
+        assert reloaded == [True]
         assert service.runtime is not old and service.runtime is not None
         assert all(c.observer is service.metrics for c in service.runtime.contexts.values())
         assert service.admin is not None
@@ -1096,3 +1101,31 @@ def test_an_unusable_admin_users_file_stops_the_start(tmp_path: Path) -> None:
     service = ProxyService(MemoryReactorClock(), parse(service_config(users=str(users)), "lb.ini"))
     with pytest.raises(AdminUsersError, match="unsupported password hash"):
         service.privilegedStartService()
+
+
+def test_public_api_is_pinned() -> None:
+    import ajpbalancer.admin  # noqa: PLC0415
+
+    assert sorted(ajpbalancer.admin.__all__) == sorted(
+        [
+            "MAX_FORM_BODY",
+            "AdminListener",
+            "AdminUsersError",
+            "BalancerEdit",
+            "EditError",
+            "Htpasswd",
+            "HtpasswdChecker",
+            "MemberEdit",
+            "ProxyMetrics",
+            "Snapshot",
+            "admin_site",
+            "apply_balancer_edit",
+            "apply_member_edit",
+            "as_json",
+            "parse_balancer_edit",
+            "parse_member_edit",
+            "render_page",
+            "snapshot",
+            "status_words",
+        ]
+    )
