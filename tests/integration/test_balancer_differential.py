@@ -46,8 +46,19 @@ ApacheFactory = Callable[..., Apache]
 REWRITTEN = ("Location", "Content-Location", "URI", "Destination", "Set-Cookie")
 """The response fields reverse rewriting may touch: compared after normalization."""
 
-HOSTS = (PUBLIC_HOST, "public.example", None)
-"""Host of the requests; None: http.client's own (``127.0.0.1:PORT`` of each proxy)."""
+HOSTS = (
+    PUBLIC_HOST,
+    "public.example",
+    None,
+    "PUBLIC.Example:8443",
+    "public.example.",
+    "public.example:80",
+    "public.example:08443",
+    "[::1]:8443",
+)
+"""Host of the requests; None: http.client's own (``127.0.0.1:PORT`` of each proxy). How
+httpd writes the name and port of a Host it made a Location absolute with (lower case, no
+trailing dot, no default port, the port as a number) is part of what is compared."""
 
 _SESSION_ID = re.compile(r"(?<=JSESSIONID=)[0-9A-F]{32}")
 
@@ -222,11 +233,13 @@ def sticky_sequence(port: int) -> list[tuple[int, str | None, str]]:
 
 
 STICKY_VARIANTS = {
-    "equal": ((), False),
-    "1:3": (("loadfactor=1", "loadfactor=3"), False),
-    "refusing member": ((), True),
+    "equal": ((), False, False),
+    "1:3": (("loadfactor=1", "loadfactor=3"), False, False),
+    "refusing member": ((), True, False),
+    "refusing member, nofailover": ((), True, True),
 }
-"""(per-member extras, whether a member that refuses connections, route node9, is second)."""
+"""(per-member extras, whether a member that refuses connections, route node9, is second,
+``nofailover=On``)."""
 
 
 @pytest.mark.parametrize("variant", sorted(STICKY_VARIANTS))
@@ -238,16 +251,62 @@ def test_sticky_sequence_goes_to_the_same_nodes_as_through_apache(
     apache_factory: ApacheFactory,
     proxy_factory: ProxyFactory,
 ) -> None:
-    """``stickysession=JSESSIONID|jsessionid``: the same sequence, the same nodes, in order."""
-    extras, refusing = STICKY_VARIANTS[variant]
+    """``stickysession=JSESSIONID|jsessionid``: the same sequence, the same nodes, in order.
+
+    With ``nofailover=On`` the refusing member's route gets 503 through both.
+    """
+    extras, refusing, nofailover = STICKY_VARIANTS[variant]
     inserted: list[tuple[int, str]] = []
     if refusing:
         inserted.append((1, f"{protocol}://127.0.0.6:{free_port('127.0.0.6')} route=node9"))
     cluster = Cluster(
-        tomcats, protocol, proxyset=STICKY, member_extra=extras, extra_members=inserted
+        tomcats,
+        protocol,
+        proxyset=f"{STICKY} nofailover=On" if nofailover else STICKY,
+        member_extra=extras,
+        extra_members=inserted,
     )
     pair = start_pair(cluster, apache_factory, proxy_factory)
     through_apache = sticky_sequence(pair.apache.port)
     through_proxy = sticky_sequence(pair.proxy.port)
-    assert all(status == 200 for status, _, _ in through_apache), through_apache
+    refused = {label for status, _, label in through_apache if status != 200}
+    assert refused == ({"route of the refusing member"} if nofailover else set()), through_apache
+    assert through_proxy == through_apache
+
+
+def failonstatus_sequence(port: int) -> list[tuple[int, str | None, str]]:
+    """A member answers 503, then requests with and without its route (well within retry)."""
+    served: list[tuple[int, str | None, str]] = []
+
+    def ask(label: str, path: str, cookie: str | None = None) -> None:
+        answer = fetch(port, path, {"Cookie": cookie} if cookie else {})
+        served.append((answer.status, answer.node, label))
+
+    ask("no route", "/app/echo")
+    ask("member answers 503", "/app/status?code=503")
+    for _ in range(3):
+        ask("no route", "/app/echo")
+    for route in ("node1", "node2"):
+        ask(f"route {route}", "/app/echo", f"JSESSIONID=ABC.{route}")
+    ask("other member answers 503 too", "/app/status?code=503")
+    for _ in range(3):  # both in error: forcerecovery
+        ask("no route", "/app/echo")
+    return served
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_failonstatus_sequence_goes_to_the_same_nodes_as_through_apache(
+    protocol: str,
+    tomcats: tuple[Tomcat, Tomcat],
+    apache_factory: ApacheFactory,
+    proxy_factory: ProxyFactory,
+) -> None:
+    """``failonstatus=503``: the 503s reach the client, and what follows is routed alike."""
+    cluster = Cluster(
+        tomcats, protocol, proxyset=f"{STICKY} failonstatus=503", member_params="retry=30"
+    )
+    pair = start_pair(cluster, apache_factory, proxy_factory)
+    through_apache = failonstatus_sequence(pair.apache.port)
+    through_proxy = failonstatus_sequence(pair.proxy.port)
+    assert [status for status, _, _ in through_apache].count(503) == 2, through_apache
     assert through_proxy == through_apache

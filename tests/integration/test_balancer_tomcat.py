@@ -520,6 +520,7 @@ def host_cases(proxy: ProxyProcess) -> list[tuple[dict[str, str], str]]:
     return [
         ({"Host": PUBLIC_HOST}, f"http://{PUBLIC_HOST}"),
         ({"Host": "public.example"}, "http://public.example"),
+        ({"Host": "public.example:80"}, "http://public.example"),
         ({}, f"http://127.0.0.1:{proxy.port}"),
     ]
 
