@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
-from ajpbalancer.frontend._protocol import REASONS, Exchange, ExchangeFactory, FrontendProtocol
+from ajpbalancer.frontend._protocol import (
+    REASONS,
+    Exchange,
+    ExchangeFactory,
+    FrontendProtocol,
+    http_date,
+)
 
-__all__ = ["REASONS", "Exchange", "ExchangeFactory", "FrontendProtocol"]
+__all__ = ["REASONS", "Exchange", "ExchangeFactory", "FrontendProtocol", "http_date"]

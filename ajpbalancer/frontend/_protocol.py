@@ -384,7 +384,7 @@ class FrontendProtocol(Protocol):
             % (status, reason, reason, _html_escape(message).encode("utf-8"))
         )
         headers: Headers = [
-            (b"Date", _http_date()),
+            (b"Date", http_date()),
             (b"Content-Type", b"text/html; charset=utf-8"),
         ]
         self._responding = True
@@ -451,7 +451,7 @@ def _html_escape(text: str) -> str:
 _date_cache: tuple[int, bytes] = (0, b"")
 
 
-def _http_date() -> bytes:
+def http_date() -> bytes:
     global _date_cache  # noqa: PLW0603 -- a one-entry cache of the formatted second
     now = int(time.time())
     if _date_cache[0] != now:

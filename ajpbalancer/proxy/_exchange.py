@@ -24,7 +24,7 @@ from zope.interface import implementer
 from ajpbalancer.balancer import post_request
 from ajpbalancer.config import Frontend, Scheme
 from ajpbalancer.errors import AJPBalancerError
-from ajpbalancer.frontend import FrontendProtocol
+from ajpbalancer.frontend import FrontendProtocol, http_date
 from ajpbalancer.h1 import Headers, HTTPProtocolError, RequestHead
 from ajpbalancer.headers import response_headers
 from ajpbalancer.members import (
@@ -274,6 +274,10 @@ class ProxyExchange:
                 "member {member} in error: it answered {status}", member=worker.name, status=status
             )
         out = response_headers(headers)
+        if not any(name.lower() == b"date" for name, _ in out):
+            # RFC 9110 §6.6.1: a forwarder with a clock adds the Date a member left out
+            # (Tomcat sends none over AJP), as Apache does.
+            out.append((b"Date", http_date()))
         reverse = self._ctx.reverse
         if reverse is not None:
             base = self._base()

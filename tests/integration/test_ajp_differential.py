@@ -608,12 +608,6 @@ def test_head_response_framing_differs_as_documented(servers: Servers) -> None:
     assert int(via_proxy.header("Content-Length")[0]) > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG ajpbalancer forwards AJP responses without Date (Tomcat sends none over "
-    "AJP); Apache adds one, and RFC 9110 6.6.1 requires a recipient with a clock to add "
-    "it when forwarding a response without one",
-)
 def test_response_has_a_date_like_apache(servers: Servers) -> None:
     """Both answers carry a ``Date`` field."""
     via_apache, via_proxy = both(

@@ -8,6 +8,7 @@ production, deterministically.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from twisted.internet.address import IPv4Address
@@ -132,3 +133,8 @@ class Harness:
 
 def response(body: bytes = b"hello", extra: bytes = b"") -> bytes:
     return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), extra, body)
+
+
+def without_date(data: bytes) -> bytes:
+    """``data`` with the ``Date`` field the proxy adds to answers that lack one removed."""
+    return re.sub(rb"Date: [^\r]*\r\n", b"", data, count=1)
