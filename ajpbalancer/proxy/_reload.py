@@ -26,6 +26,7 @@ def _carry_state(old: MemberState, new: MemberState) -> None:
     new.read = old.read
     new.error_time = old.error_time
     new.retries = old.retries
+    new.errors = old.errors
     new.status = (new.status & ~RUNTIME_FLAGS) | (old.status & RUNTIME_FLAGS)
 
 
