@@ -13,6 +13,7 @@ and discarded within bounds, so the client sees its answer instead of a reset.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from email.utils import formatdate
@@ -45,6 +46,11 @@ from ajpbalancer.h1 import (
 )
 
 _HEAD, _BODY, _WAIT, _DISCARD, _CLOSED = range(5)
+
+# RFC 9110 §7.2 Host: uri-host [ ":" port ]: a reg-name (unreserved, pct-encoded,
+# sub-delims) or an IP literal in brackets; a ":" must be followed by a port (Apache
+# answers 400 to "Host: example.org:", as here).
+_HOST = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]{1,5})?")
 
 REASONS: dict[int, bytes] = {s.value: s.phrase.encode("ascii") for s in HTTPStatus}
 MAX_DISCARD = 1 << 20
@@ -176,6 +182,8 @@ class FrontendProtocol(Protocol):
             raise HTTPProtocolError("several Host fields", 400)
         if head.version == b"HTTP/1.1" and not hosts:
             raise HTTPProtocolError("missing Host field", 400)
+        if hosts and hosts[0] and _HOST.fullmatch(hosts[0]) is None:
+            raise HTTPProtocolError("invalid Host field", 400)
 
     def _begin(self, head: RequestHead, reader: BodyReader | None, length: int | None) -> None:
         self.requests += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 
+import pytest
 from twisted.internet.error import TimeoutError as ConnectTimeoutError
 from twisted.python.failure import Failure
 
@@ -560,3 +561,12 @@ def test_a_date_is_added_to_answers_without_one_and_a_members_date_is_kept() -> 
     member.reply(response(b"b", b"Date: Tue, 01 Jan 2030 00:00:00 GMT\r\n"))
     assert client.value().count(b"Date:") == 1
     assert b"Date: Tue, 01 Jan 2030 00:00:00 GMT\r\n" in client.value()
+
+
+@pytest.mark.parametrize("host", [b"example.org:", b"a b", b"x:y", b"h:123456", b"[::1"])
+def test_an_invalid_host_field_gets_400_and_reaches_no_member(host: bytes) -> None:
+    h = Harness()
+    proto, client = h.client()
+    proto.dataReceived(b"GET /app/x HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
+    assert client.value().startswith(b"HTTP/1.1 400 ")
+    assert h.reactor.tcpClients == []
