@@ -44,13 +44,14 @@ import subprocess
 import tempfile
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import urlsplit
 
 from .certs import make_cert
+from .logfiles import parsed_lines, wait_for_entries
 
 APACHE_BIN = Path(os.environ.get("AJPB_APACHE_BIN", "/usr/sbin/apache2"))
 """The httpd binary (Debian names it apache2)."""
@@ -757,26 +758,12 @@ ProxyStatus On
         Apache logs a request after the response is sent, which the client may see
         first: with `min_count`, wait up to `timeout` s for at least that many lines.
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            entries = [
-                entry
-                for entry in self._read_access_log()
-                if target_contains is None or target_contains in entry.target
-            ]
-            if len(entries) >= min_count or time.monotonic() > deadline:
-                return entries
-            time.sleep(0.02)
-
-    def _read_access_log(self) -> Iterator[AccessLogLine]:
-        try:
-            text = self.access_log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return
-        for line in text.splitlines():
-            entry = AccessLogLine.parse(line)
-            if entry is not None:
-                yield entry
+        return wait_for_entries(
+            lambda: parsed_lines(self.access_log_path, AccessLogLine.parse),
+            lambda entry: target_contains is None or target_contains in entry.target,
+            min_count,
+            timeout,
+        )
 
 
 def posix_shm_of(pid: int) -> set[Path]:

@@ -26,11 +26,13 @@ import subprocess
 import tempfile
 import time
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from xml.sax.saxutils import quoteattr
+
+from .logfiles import parsed_lines, wait_for_entries
 
 CATALINA_HOME = Path(os.environ.get("AJPB_CATALINA_HOME", "/usr/share/tomcat10"))
 """The Tomcat installation (binaries and jars), shared by every node."""
@@ -679,26 +681,12 @@ class Tomcat:
         Tomcat logs a request after the response is complete, which the client may see
         first: with `min_count`, wait up to `timeout` s for at least that many lines.
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            entries = [
-                entry
-                for entry in self._read_access_log()
-                if path_contains is None or path_contains in entry.path
-            ]
-            if len(entries) >= min_count or time.monotonic() > deadline:
-                return entries
-            time.sleep(0.02)
-
-    def _read_access_log(self) -> Iterator[AccessLogLine]:
-        try:
-            text = self.access_log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return
-        for line in text.splitlines():
-            entry = AccessLogLine.parse(line)
-            if entry is not None:
-                yield entry
+        return wait_for_entries(
+            lambda: parsed_lines(self.access_log_path, AccessLogLine.parse),
+            lambda entry: path_contains is None or path_contains in entry.path,
+            min_count,
+            timeout,
+        )
 
 
 _LAUNCHED: weakref.WeakSet[Tomcat] = weakref.WeakSet()
