@@ -178,6 +178,10 @@ class MemberState(LBState):
 
     # -- requests ----------------------------------------------------------------------------
 
+    def request_started(self) -> None:
+        """A request is charged to this member (``busy`` counts it until :meth:`request_done`)."""
+        self.busy += 1
+
     def request_done(self) -> None:
         """A request charged to this member ended (httpd's ``decrement_busy_count``)."""
         if self.busy:

@@ -149,7 +149,7 @@ class ProxyExchange:
         if not state.usable:
             self._error(503, f"member {worker.name} is in error state")
             return
-        state.busy += 1
+        state.request_started()
         self._go(worker, self._request)
 
     def _choose(self) -> None:
@@ -288,7 +288,7 @@ class ProxyExchange:
     def member_body(self, data: bytes) -> None:
         self._sent_bytes += len(data)
         assert self._worker is not None
-        self._worker.lb.read += len(data)
+        self._worker.lb.add_traffic(received=len(data))
         self._channel.write_body(data)
 
     def member_done(self) -> None:
@@ -382,7 +382,7 @@ class ProxyExchange:
 
     def _add_sent(self, n: int) -> None:
         if self._worker is not None:
-            self._worker.lb.transferred += n
+            self._worker.lb.add_traffic(sent=n)
 
     def _base(self) -> bytes:
         """The frontend's ``scheme://host[:port]`` as this client addressed it (as httpd's

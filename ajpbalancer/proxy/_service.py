@@ -27,7 +27,9 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from ajpbalancer.config import URL, Config, ConfigError, Scheme
+from ajpbalancer.balancer import MemberState
+from ajpbalancer.balancer._shared import SharedMemory, SlotError
+from ajpbalancer.config import URL, Config, ConfigError, MemberParams, Scheme
 from ajpbalancer.demo import demo_service
 from ajpbalancer.frontend import FrontendProtocol
 from ajpbalancer.proxy._accesslog import AccessLog
@@ -56,13 +58,40 @@ class ProxyRuntime:
         access_log: AccessLog | None,
         server_name: bytes,
         observer: ExchangeObserver | None = None,
+        shared: SharedMemory | None = None,
+        configure: bool = False,
     ) -> None:
+        """``shared``: the balancer state shared by the processes of ``workers = N`` (a
+        member's slot is found by balancer and URL); ``configure``: this runtime comes from
+        a reload, so the configured fields of existing slots are updated."""
         self.config = config
         self.server_name = server_name
         timeout = config.settings.proxy_timeout
+
+        def state(key: str, url: URL, params: MemberParams) -> MemberState | None:
+            if shared is None:
+                return None
+            try:
+                return shared.member(key, str(url), params, configure=configure)
+            except SlotError as e:
+                log.error("member {key} is not shared: {error}", key=key, error=str(e))
+                return None
+
         self.balancers: dict[str, BalancerRuntime] = {
             b.name: BalancerRuntime(
-                b, [Worker(reactor, m.url, m.params, timeout) for m in b.members]
+                b,
+                [
+                    Worker(
+                        reactor,
+                        m.url,
+                        m.params,
+                        timeout,
+                        state=state(f"balancer://{b.name} {m.url}", m.url, m.params),
+                    )
+                    for m in b.members
+                ],
+                shared=shared,
+                configure=configure,
             )
             for b in config.balancers
         }
@@ -74,7 +103,13 @@ class ProxyRuntime:
                 target = rule.target
                 if target is not None and target.scheme is not Scheme.BALANCER:
                     origin = URL(target.scheme, target.host, target.port, "")
-                    worker = Worker(reactor, origin, rule.params, timeout)
+                    worker = Worker(
+                        reactor,
+                        origin,
+                        rule.params,
+                        timeout,
+                        state=state(f"direct {origin}", origin, rule.params),
+                    )
                     direct[id(rule)] = worker
                     self.direct.append(worker)
             rewrites = fe.reverse or fe.cookie_domain or fe.cookie_path

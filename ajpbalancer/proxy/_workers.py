@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import cast
 
 from twisted.internet import ssl
@@ -24,7 +25,8 @@ from twisted.internet.interfaces import IAddress, IStreamClientEndpoint
 from twisted.internet.protocol import Factory
 
 from ajpbalancer.balancer import MemberState, Selection, max_attempts, select_member
-from ajpbalancer.config import URL, Balancer, Frontend, MemberParams, Scheme
+from ajpbalancer.balancer._shared import SharedBalancer, SharedMemory
+from ajpbalancer.config import URL, Balancer, BalancerParams, Frontend, MemberParams, Scheme
 from ajpbalancer.members import AJPMemberConnection, HTTPMemberConnection, MemberConnection, Pool
 from ajpbalancer.proxy._prepare import OutgoingRequest, ajp_forward, http_head
 
@@ -33,14 +35,21 @@ class Worker:
     """One member: its URL, parameters, pool and balancing counters."""
 
     def __init__(
-        self, reactor: object, url: URL, params: MemberParams, default_timeout: float
+        self,
+        reactor: object,
+        url: URL,
+        params: MemberParams,
+        default_timeout: float,
+        *,
+        state: MemberState | None = None,
     ) -> None:
+        """``state``: the member's shared state (``workers = N``), else a private one."""
         self.reactor = reactor
         self.url = url
         self.params = params
         self.name = str(url)
         self.route = params.route
-        self.lb = MemberState.from_params(self.name, params)
+        self.lb = state if state is not None else MemberState.from_params(self.name, params)
         self.timeout = params.timeout if params.timeout is not None else default_timeout
         self.connect_timeout = (
             params.connectiontimeout if params.connectiontimeout is not None else self.timeout
@@ -132,17 +141,35 @@ class BalancerRuntime:
     it is frozen) when balancer-manager changes them; ``nonce`` is the UUID that every
     balancer-manager change to this balancer must carry, made once per balancer as httpd
     makes it.
+
+    With ``workers = N`` (``shared`` given, see :mod:`ajpbalancer.balancer._shared`),
+    ``params``, ``max_attempts`` and ``nonce`` live in the balancer's shared slot and
+    ``lock`` is the cross-process lock held around each decision.
     """
 
-    def __init__(self, config: Balancer, workers: Sequence[Worker]) -> None:
+    def __init__(
+        self,
+        config: Balancer,
+        workers: Sequence[Worker],
+        *,
+        shared: SharedMemory | None = None,
+        configure: bool = False,
+    ) -> None:
         self.config = config
         self.name = config.name
-        self.params = config.params
-        self.nonce = str(uuid.uuid4())
+        self._params = config.params
+        self._nonce = str(uuid.uuid4())
         self.workers = tuple(workers)
         self.states = tuple(w.lb for w in self.workers)
         self._by_state = {id(w.lb): w for w in self.workers}
-        self.max_attempts = max_attempts(config.params, len(self.workers))
+        self._max_attempts = max_attempts(config.params, len(self.workers))
+        self.lock: AbstractContextManager[None] = nullcontext()
+        self._shared: SharedBalancer | None = None
+        if shared is not None:
+            self.lock = shared.lock
+            self._shared = shared.balancer(
+                self.name, config.params, self._max_attempts, self._nonce, configure=configure
+            )
         if len(self.workers) == 1:
             # Apache's recalc_factors: a lone member has lbfactor and lbstatus 100.
             self.workers[0].lb.lbfactor = 100
@@ -150,11 +177,41 @@ class BalancerRuntime:
         # Otherwise lbstatus starts at 0, which reproduces the schedules that Apache's
         # documentation of the request counting algorithm tabulates.
 
+    @property
+    def params(self) -> BalancerParams:
+        return self._params if self._shared is None else self._shared.params
+
+    @params.setter
+    def params(self, value: BalancerParams) -> None:
+        if self._shared is None:
+            self._params = value
+        else:
+            self._shared.params = value
+
+    @property
+    def max_attempts(self) -> int:
+        return self._max_attempts if self._shared is None else self._shared.max_attempts
+
+    @max_attempts.setter
+    def max_attempts(self, value: int) -> None:
+        if self._shared is None:
+            self._max_attempts = value
+        else:
+            self._shared.max_attempts = value
+
+    @property
+    def nonce(self) -> str:
+        return self._nonce if self._shared is None else self._shared.nonce
+
     def select(
         self, path_with_query: bytes, cookies: Sequence[bytes], now: float
     ) -> tuple[Worker | None, Selection]:
-        """One attempt's member (pre_request): the session route, else the lbmethod."""
-        selection = select_member(self.states, self.params, path_with_query, cookies, now)
+        """One attempt's member (pre_request): the session route, else the lbmethod.
+
+        The whole decision holds ``lock``, so with shared state it is one atomic
+        read-modify-write across the processes."""
+        with self.lock:
+            selection = select_member(self.states, self.params, path_with_query, cookies, now)
         member = selection.member
         return (None if member is None else self._by_state[id(member)]), selection
 
