@@ -227,9 +227,10 @@ class BalancerManager(Resource):
         except EditError as e:
             return plain(request, 400, str(e))
         changes = []
-        if worker is not None and member_edit is not None:
-            changes += apply_member_edit(balancer, worker, member_edit)
-        changes += apply_balancer_edit(balancer, balancer_edit)
+        with balancer.lock:  # with workers = N, the processes' shared state: one change
+            if worker is not None and member_edit is not None:
+                changes += apply_member_edit(balancer, worker, member_edit)
+            changes += apply_balancer_edit(balancer, balancer_edit)
         target = f"balancer://{name}" + ("" if worker is None else f" member {worker.name}")
         if changes:
             log.info(

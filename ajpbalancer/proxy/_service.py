@@ -10,13 +10,15 @@ its metrics observe every exchange, across reloads.
 
 from __future__ import annotations
 
+import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, gatherResults, succeed
-from twisted.internet.endpoints import serverFromString
+from twisted.internet.endpoints import SSL4ServerEndpoint, serverFromString
 from twisted.internet.interfaces import (
     IAddress,
     IListeningPort,
@@ -25,6 +27,7 @@ from twisted.internet.interfaces import (
 )
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 
 from ajpbalancer.balancer import MemberState
@@ -37,6 +40,7 @@ from ajpbalancer.proxy._exchange import FrontendContext
 from ajpbalancer.proxy._healthcheck import HealthChecker
 from ajpbalancer.proxy._observer import ExchangeObserver
 from ajpbalancer.proxy._reload import carry_over
+from ajpbalancer.proxy._supervisor import Inherited, ProcessSpawner, Supervisor
 from ajpbalancer.proxy._workers import BalancerRuntime, Worker
 from ajpbalancer.rewrite import ReverseMap
 from ajpbalancer.routing import Router
@@ -45,6 +49,16 @@ if TYPE_CHECKING:
     from ajpbalancer.admin import AdminListener, ProxyMetrics
 
 log = Logger()
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    """What a worker process inherits from its supervisor: the shared balancer state,
+    the access log and the listening sockets by (frontend, ``listen`` line)."""
+
+    shared: SharedMemory
+    access_log: AccessLog | None
+    listeners: Mapping[tuple[str, str], int]
 
 
 class ProxyRuntime:
@@ -178,12 +192,16 @@ class _Listener:
         self.frontend = frontend
         self.description = description
         self.port: IListeningPort | None = None
+        self.passive = False
 
     def open(self) -> Deferred[IListeningPort]:
         d: Deferred[IListeningPort] = self.endpoint.listen(self.factory)
 
         def listening(port: IListeningPort) -> IListeningPort:
             self.port = port
+            if self.passive:
+                # The supervisor holds the socket for its workers and accepts nothing.
+                port.stopReading()  # type: ignore[attr-defined]  # a FileDescriptor
             return port
 
         return d.addCallback(listening)
@@ -193,17 +211,46 @@ class _Listener:
         if port is not None:
             port.stopListening()
 
+    def fileno(self) -> int:
+        assert self.port is not None
+        fd: int = self.port.fileno()  # type: ignore[attr-defined]  # a FileDescriptor
+        return fd
+
+    def adopt(self, reactor: Any, fd: int) -> None:
+        """Serve the listening socket ``fd`` inherited from the supervisor (then closed:
+        the reactor keeps its own duplicate), with TLS for an ``ssl:`` line."""
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            family = sock.family
+        factory: object = self.factory
+        if isinstance(self.endpoint, SSL4ServerEndpoint):
+            # The context the endpoint would listen with (its key and certificate).
+            context = self.endpoint._sslContextFactory
+            factory = TLSMemoryBIOFactory(context, False, self.factory)
+        self.port = reactor.adoptStreamPort(fd, family, factory)
+        os.close(fd)
+
 
 class ProxyService(MultiService):
     """The whole proxy for one config (see the module docstring)."""
 
     def __init__(
-        self, reactor: Any, config: Config, *, loader: Callable[[], Config] | None = None
+        self,
+        reactor: Any,
+        config: Config,
+        *,
+        loader: Callable[[], Config] | None = None,
+        worker: WorkerSetup | None = None,
     ) -> None:
+        """``worker``: this process is one of the workers of ``workers = N`` (see
+        :mod:`ajpbalancer.worker`); without it, ``workers = N`` makes it the supervisor."""
         super().__init__()  # type: ignore[no-untyped-call]  # MultiService is unannotated
         self.reactor = reactor
         self.config = config
         self.loader = loader
+        self.worker = worker
+        self.supervising = worker is None and config.settings.workers > 1
+        self.shared: SharedMemory | None = None if worker is None else worker.shared
+        self.supervisor: Supervisor | None = None
         self.reloads = 0
         self.runtime: ProxyRuntime | None = None
         self.access_log: AccessLog | None = None
@@ -214,8 +261,22 @@ class ProxyService(MultiService):
 
     def privilegedStartService(self) -> None:
         # Files and sockets are opened here, before twistd drops privileges.
-        self.access_log = AccessLog.open(self.config.settings.access_log)
-        if self.config.settings.admin is not None:
+        target = self.config.settings.access_log
+        access_log_target: str | int = target
+        if self.worker is not None:
+            self.access_log = self.worker.access_log
+        elif self.supervising:
+            # The workers log; the supervisor opens the file for them (they may not can).
+            if target not in ("-", "off"):
+                access_log_target = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            members = sum(len(b.members) for b in self.config.balancers)
+            members += sum(len(fe.rules) for fe in self.config.frontends)
+            self.shared = SharedMemory.create(
+                members=max(256, 4 * members), balancers=max(64, 4 * len(self.config.balancers))
+            )
+        else:
+            self.access_log = AccessLog.open(target)
+        if self.config.settings.admin is not None and self.worker is None:
             # twisted.web and prometheus_client are loaded only for the admin listener.
             from ajpbalancer.admin import ProxyMetrics  # noqa: PLC0415
 
@@ -226,8 +287,9 @@ class ProxyService(MultiService):
             access_log=self.access_log,
             server_name=socket.gethostname().encode("idna"),
             observer=self.metrics,
+            shared=self.shared,
         )
-        for backend in self.config.settings.demo:
+        for backend in self.config.settings.demo if self.worker is None else ():
             demo = demo_service(self.reactor, backend)
             demo.setName(f"demo {backend.route}")
             demo.setServiceParent(self)
@@ -244,6 +306,11 @@ class ProxyService(MultiService):
             for listen in fe.listen:
                 endpoint = serverFromString(self.reactor, listen.description)
                 listener = _Listener(endpoint, factory, fe.name, listen.description)
+                listener.passive = self.supervising
+                if self.worker is not None:
+                    listener.adopt(self.reactor, self.worker.listeners[fe.name, listen.description])
+                    self.ports.append(listener)
+                    continue
                 failures: list[Failure] = []
                 listener.open().addErrback(failures.append)
                 if failures:  # TCP, TLS and UNIX endpoints listen at once, or fail at once
@@ -253,6 +320,18 @@ class ProxyService(MultiService):
             "ajpbalancer listening: {frontends}",
             frontends=", ".join(ln.description for fe in self.config.frontends for ln in fe.listen),
         )
+        if self.supervising:
+            assert self.shared is not None
+            spawner = ProcessSpawner(
+                self.reactor,
+                self.config.path,
+                shared_fd=self.shared.fd,
+                access_log=access_log_target,
+                listeners=lambda: [
+                    Inherited(p.fileno(), p.frontend, p.description) for p in self.ports
+                ],
+            )
+            self.supervisor = Supervisor(self.reactor, spawner, self.config.settings.workers)
 
     def reload(self) -> Deferred[bool]:
         """Read the configuration again and take it over (see :mod:`._reload`)."""
@@ -269,17 +348,23 @@ class ProxyService(MultiService):
             )
             return succeed(False)
         old_runtime = self.runtime
+        wanted = {(fe.name, ln.description) for fe in config.frontends for ln in fe.listen}
+        present = {(s.frontend, s.description): s for s in self.ports}
+        if self.worker is not None and wanted != present.keys():
+            # The supervisor replaces its workers when the listeners change.
+            log.warn("reload: the listeners changed; the supervisor starts new workers")
+            return succeed(False)
         runtime = ProxyRuntime(
             self.reactor,
             config,
             access_log=self.access_log,
             server_name=old_runtime.server_name,
             observer=self.metrics,
+            shared=self.shared,
+            configure=True,
         )
         carried = carry_over(old_runtime.workers(), runtime.workers())
         opened: list[tuple[str, str, _Listener]] = []
-        wanted = {(fe.name, ln.description) for fe in config.frontends for ln in fe.listen}
-        present = {(s.frontend, s.description): s for s in self.ports}
         new_factories = {
             fe.name: self.factories.get(fe.name)
             or FrontendFactory(self.reactor, runtime.contexts[fe.name])
@@ -289,6 +374,7 @@ class ProxyService(MultiService):
         for name, description in sorted(wanted - present.keys()):
             endpoint = serverFromString(self.reactor, description)
             service = _Listener(endpoint, new_factories[name], name, description)
+            service.passive = self.supervising
             opened.append((name, description, service))
             listening.append(service.open())
 
@@ -305,9 +391,14 @@ class ProxyService(MultiService):
             self.runtime = runtime
             self.config = config
             old_runtime.close()
-            if self.running:
+            if self.running and self.worker is None:
                 runtime.start_health_checks()
             self.reloads += 1
+            if self.supervisor is not None:
+                if wanted == present.keys():
+                    self.supervisor.signal_all("HUP")  # each worker reloads as this one did
+                else:
+                    self.supervisor.replace_all()  # new workers inherit the new sockets
             log.info(
                 "reloaded {path}: {frontends} frontend(s), {balancers} balancer(s); "
                 "state kept for {carried} member(s)",
@@ -333,15 +424,45 @@ class ProxyService(MultiService):
 
     def startService(self) -> None:
         super().startService()  # type: ignore[no-untyped-call]
-        if self.runtime is not None:
+        if self.runtime is not None and self.worker is None:
             self.runtime.start_health_checks()
+        if self.supervisor is not None:
+            # After twistd dropped privileges: the workers run as its user and group.
+            self.supervisor.start()
+
+    def drain(self, grace: float) -> Deferred[None]:
+        """Stop accepting, close idle client connections, and fire once none is left or
+        ``grace`` seconds passed (a worker's graceful stop)."""
+        for listener in self.ports:
+            listener.close()
+        done: Deferred[None] = Deferred()
+        deadline = self.reactor.seconds() + grace
+
+        def poll() -> None:
+            busy = 0
+            for factory in self.factories.values():
+                for proto in list(factory.connections):
+                    if proto.head is None and proto.transport is not None:
+                        proto.transport.loseConnection()
+                    else:
+                        busy += 1
+            if busy and self.reactor.seconds() < deadline:
+                self.reactor.callLater(0.1, poll)
+            else:
+                done.callback(None)
+
+        poll()
+        return done
 
     def stopService(self) -> Any:
         for listener in self.ports:
             listener.close()
         if self.admin is not None:
             self.admin.close()
+        stopping = [] if self.supervisor is None else [self.supervisor.stop()]
         d = super().stopService()  # type: ignore[no-untyped-call]
+        if stopping:
+            d = gatherResults([d, *stopping])
         if self.runtime is not None:
             self.runtime.close()
         if self.access_log is not None:
