@@ -80,6 +80,25 @@ DIRECTIVES: tuple[Directive, ...] = (
     ),
     Directive("ProxyPreserveHost", SectionKind.FRONTEND, False, "off", "On | Off"),
     Directive("ProxyAddHeaders", SectionKind.FRONTEND, False, "on", "On | Off"),
+    Directive("LimitRequestLine", SectionKind.FRONTEND, False, "8190", "BYTES (1-1048576)"),
+    Directive("LimitRequestFieldSize", SectionKind.FRONTEND, False, "8190", "BYTES (1-1048576)"),
+    Directive("LimitRequestFields", SectionKind.FRONTEND, False, "100", "N (1-10000)"),
+    Directive(
+        "LimitRequestBody", SectionKind.FRONTEND, False, "1073741824", "BYTES (0 = unlimited)"
+    ),
+    Directive(
+        "RequestReadTimeout",
+        SectionKind.FRONTEND,
+        False,
+        "header=20-40,MinRate=500 body=20,MinRate=500",
+        "header=S[-MAX][,MinRate=BYTES] body=S[-MAX][,MinRate=BYTES]",
+    ),
+    Directive("KeepAliveTimeout", SectionKind.FRONTEND, False, "5", "SECONDS"),
+    Directive("MaxConnections", SectionKind.FRONTEND, False, "1000", "N (0 = unlimited)"),
+    Directive(
+        "SSLVerifyClient", SectionKind.FRONTEND, False, "optional", "none | optional | require"
+    ),
+    Directive("SSLCACertificateFile", SectionKind.FRONTEND, False, "etc/ca.pem", "PATH"),
     Directive(
         "BalancerMember",
         SectionKind.BALANCER,

@@ -202,6 +202,58 @@ class Listen:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadTimeout:
+    """One stage of ``RequestReadTimeout`` (mod_reqtimeout): ``timeout[-max],MinRate=rate``.
+
+    The stage must be read within ``timeout`` seconds, extended by one second per
+    ``min_rate`` bytes received, never beyond ``max_timeout`` (None: no cap). ``timeout``
+    0 disables the stage.
+    """
+
+    timeout: float
+    max_timeout: float | None = None
+    min_rate: int = 0
+
+    def deadline(self, start: float, received: int) -> float:
+        """When the stage expires, having received ``received`` bytes since ``start``."""
+        extra = received / self.min_rate if self.min_rate else 0.0
+        end = start + self.timeout + extra
+        if self.max_timeout is not None:
+            end = min(end, start + self.max_timeout)
+        return end
+
+
+@dataclass(frozen=True, slots=True)
+class ClientLimits:
+    """What one client connection may send and how slowly: Apache's names and defaults.
+
+    ``limit_request_body`` 0 is unlimited; Apache 2.4.54+ defaults to 1 GiB.
+    ``max_connections`` (ours) 0 is unlimited.
+    """
+
+    limit_request_line: int = 8190
+    limit_request_field_size: int = 8190
+    limit_request_fields: int = 100
+    limit_request_body: int = 1 << 30
+    header_timeout: ReadTimeout = ReadTimeout(20.0, 40.0, 500)
+    body_timeout: ReadTimeout = ReadTimeout(20.0, None, 500)
+    keep_alive_timeout: float = 5.0
+    max_connections: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TLSOptions:
+    """Client certificates on this frontend's ``ssl:`` listeners (mod_ssl's names).
+
+    ``verify_client``: ``none``, ``optional`` (asked for, verified when sent) or
+    ``require``; ``ca_certificate_file``: the PEM bundle they are verified against.
+    """
+
+    verify_client: str = "none"
+    ca_certificate_file: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Frontend:
     """A ``[frontend:NAME]`` (or ``[frontend]``, name ``""``) section."""
 
@@ -214,6 +266,8 @@ class Frontend:
     cookie_path: tuple[CookieRule, ...] = ()
     preserve_host: bool = False
     add_headers: bool = True
+    limits: ClientLimits = ClientLimits()
+    tls: TLSOptions = TLSOptions()
 
 
 @dataclass(frozen=True, slots=True)

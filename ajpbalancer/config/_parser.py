@@ -33,6 +33,7 @@ from ajpbalancer.config._model import (
     URL,
     Balancer,
     BalancerParams,
+    ClientLimits,
     Config,
     CookieRule,
     DemoBackend,
@@ -42,10 +43,12 @@ from ajpbalancer.config._model import (
     Member,
     MemberParams,
     ProxyRule,
+    ReadTimeout,
     ReverseRule,
     RuleKind,
     Scheme,
     Settings,
+    TLSOptions,
 )
 from ajpbalancer.config._stages import WORKERS_OTHER_THAN_ONE, not_yet
 from ajpbalancer.errors import ConfigError, Problem
@@ -337,12 +340,29 @@ class _Parser:
         cookie_domain: list[CookieRule] = []
         cookie_path: list[CookieRule] = []
         flags: dict[str, bool] = {}
+        # Any: field name -> value of that field's type, checked by the client directive table.
+        limits: dict[str, Any] = {}
+        tls: dict[str, Any] = {}
         for directive, entry, lines in self.entries(section, SectionKind.FRONTEND):
             for value in lines:
                 try:
                     words = v.split_words(value.text)
                 except v.InvalidValueError as e:
                     self.problem(value.line, directive.name, str(e))
+                    continue
+                if directive.name in _CLIENT_LIMITS or directive.name in _TLS_OPTIONS:
+                    try:
+                        word = (
+                            " ".join(words)
+                            if directive.name == "RequestReadTimeout"
+                            else self.exactly_one(directive, words)
+                        )
+                        if directive.name in _TLS_OPTIONS:
+                            tls[_TLS_OPTIONS[directive.name]] = _tls_option(directive.name, word)
+                        else:
+                            limits.update(_client_limit(directive.name, word))
+                    except v.InvalidValueError as e:
+                        self.problem(value.line, directive.name, str(e))
                     continue
                 handled = self.frontend_line(directive, value.line, words)
                 if isinstance(handled, Listen):
@@ -373,7 +393,27 @@ class _Parser:
             cookie_path=tuple(cookie_path),
             preserve_host=flags.get("ProxyPreserveHost", False),
             add_headers=flags.get("ProxyAddHeaders", True),
+            limits=replace(ClientLimits(), **limits),
+            tls=self.tls_options(section, listen, tls),
         )
+
+    def tls_options(
+        self, section: Section, listen: list[Listen], values: dict[str, Any]
+    ) -> TLSOptions:
+        """``SSLVerifyClient`` other than none needs a CA file and an ``ssl:`` listener."""
+        options = replace(TLSOptions(), **values)
+        if options.verify_client != "none":
+            if options.ca_certificate_file is None:
+                self.problem(
+                    section.line,
+                    "SSLVerifyClient",
+                    f"SSLVerifyClient {options.verify_client} needs SSLCACertificateFile",
+                )
+            if not any(ln.description.lower().startswith("ssl:") for ln in listen):
+                self.problem(
+                    section.line, "SSLVerifyClient", "applies to ssl: listeners; there is none"
+                )
+        return options
 
     def frontend_line(
         self, directive: Directive, line: int, words: list[str]
@@ -705,6 +745,77 @@ class _Parser:
         if first != line:
             raise v.InvalidValueError(f"duplicate endpoint {description!r} (first at line {first})")
         return Listen(description, self.at(line))
+
+
+_CLIENT_LIMITS = frozenset(
+    {
+        "LimitRequestLine",
+        "LimitRequestFieldSize",
+        "LimitRequestFields",
+        "LimitRequestBody",
+        "RequestReadTimeout",
+        "KeepAliveTimeout",
+        "MaxConnections",
+    }
+)
+_TLS_OPTIONS = {"SSLVerifyClient": "verify_client", "SSLCACertificateFile": "ca_certificate_file"}
+_READ_TIMEOUT = re.compile(
+    r"(?P<stage>[A-Za-z]+)=(?P<timeout>\d+)(?:-(?P<max>\d+))?(?:,MinRate=(?P<rate>\d+))?",
+    re.IGNORECASE,
+)
+
+
+def _client_limit(name: str, word: str) -> dict[str, Any]:
+    """The :class:`ClientLimits` field(s) one client directive sets (Apache's ranges)."""
+    if name == "LimitRequestLine":
+        return {"limit_request_line": v.integer(name, word, low=1, high=1 << 20)}
+    if name == "LimitRequestFieldSize":
+        return {"limit_request_field_size": v.integer(name, word, low=1, high=1 << 20)}
+    if name == "LimitRequestFields":
+        return {"limit_request_fields": v.integer(name, word, low=1, high=10000)}
+    if name == "LimitRequestBody":
+        return {"limit_request_body": v.integer(name, word, low=0, high=(1 << 63) - 1)}
+    if name == "KeepAliveTimeout":
+        return {"keep_alive_timeout": v.seconds(name, word, low=0, exclusive=True, allow_ms=True)}
+    if name == "MaxConnections":
+        return {"max_connections": v.integer(name, word, low=0, high=1 << 20)}
+    return _request_read_timeout(word)
+
+
+def _request_read_timeout(text: str) -> dict[str, Any]:
+    """mod_reqtimeout's syntax: ``header=20-40,MinRate=500 body=20,MinRate=500``."""
+    out: dict[str, Any] = {}
+    for item in text.split():
+        m = _READ_TIMEOUT.fullmatch(item)
+        stage = "" if m is None else m.group("stage").lower()
+        if m is None or stage not in ("header", "body"):
+            raise v.InvalidValueError(
+                f"expected header=SECONDS[-MAX][,MinRate=BYTES] or body=..., got {item!r}"
+            )
+        field = f"{stage}_timeout"
+        if field in out:
+            raise v.InvalidValueError(f"{stage}= given twice")
+        timeout = int(m.group("timeout"))
+        top = None if m.group("max") is None else int(m.group("max"))
+        rate = 0 if m.group("rate") is None else int(m.group("rate"))
+        if top is not None and (top <= timeout or not rate):
+            raise v.InvalidValueError(
+                f"{item!r}: a maximum must exceed the timeout and needs MinRate"
+            )
+        if m.group("rate") is not None and rate < 1:
+            raise v.InvalidValueError(f"{item!r}: MinRate must be at least 1 byte/s")
+        out[field] = ReadTimeout(float(timeout), None if top is None else float(top), rate)
+    if not out:
+        raise v.InvalidValueError("expected header=... and/or body=...")
+    return out
+
+
+def _tls_option(name: str, word: str) -> str:
+    if name == "SSLVerifyClient":
+        return v.one_of(name, word.lower(), ("none", "optional", "require"))
+    if not os.path.isfile(word):
+        raise v.InvalidValueError(f"cannot read CA certificate file {word!r}")
+    return word
 
 
 def _has_key(section: Section, name: str) -> bool:

@@ -1,7 +1,9 @@
-"""The client side: the HTTP/1.1 server protocol that streams requests into exchanges."""
+"""The client side: the HTTP/1.1 server protocol that streams requests into exchanges,
+its listeners' TLS policy and connection limit."""
 
 from __future__ import annotations
 
+from ajpbalancer.frontend._gate import ConnectionGate
 from ajpbalancer.frontend._protocol import (
     REASONS,
     Exchange,
@@ -9,5 +11,14 @@ from ajpbalancer.frontend._protocol import (
     FrontendProtocol,
     http_date,
 )
+from ajpbalancer.frontend._tls import frontend_endpoint
 
-__all__ = ["REASONS", "Exchange", "ExchangeFactory", "FrontendProtocol", "http_date"]
+__all__ = [
+    "REASONS",
+    "ConnectionGate",
+    "Exchange",
+    "ExchangeFactory",
+    "FrontendProtocol",
+    "frontend_endpoint",
+    "http_date",
+]

@@ -9,6 +9,14 @@ pipelined request waiting its turn), tracked as a set so one resume cannot undo 
 pause. Responses are framed here: Content-Length when known, else chunked (HTTP/1.1) or
 close-delimited (HTTP/1.0). A request body left unread when the response ends is read
 and discarded within bounds, so the client sees its answer instead of a reset.
+
+The connection's limits are Apache's (:class:`ClientLimits`): ``LimitRequestLine`` (414),
+``LimitRequestFieldSize`` and ``LimitRequestFields`` (431), ``LimitRequestBody`` (413),
+``RequestReadTimeout`` for the head and the body (408, or a close once an answer began)
+and ``KeepAliveTimeout`` between requests. A doubtful head is refused as soon as its
+first bad byte arrives (a bare LF, an HTTP/0.9 or HTTP/2 request line), and body bytes
+that arrived with the head are checked before any member is contacted, so a request
+refused for its framing or size reaches no member at all.
 """
 
 from __future__ import annotations
@@ -30,10 +38,10 @@ from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure as TwistedFailure
 
 from ajpbalancer._transport import no_delay, stream
+from ajpbalancer.config import ClientLimits
 from ajpbalancer.connection import ClientInfo
 from ajpbalancer.frontend._tls import tls_info
 from ajpbalancer.h1 import (
-    DEFAULT_LIMITS,
     BodyReader,
     Headers,
     HeadLimits,
@@ -42,6 +50,7 @@ from ajpbalancer.h1 import (
     find_head_end,
     header_values,
     parse_request_head,
+    parse_request_line,
     request_body_reader,
 )
 
@@ -52,9 +61,18 @@ _HEAD, _BODY, _WAIT, _DISCARD, _CLOSED = range(5)
 # answers 400 to "Host: example.org:", as here).
 _HOST = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]{1,5})?")
 
+# RFC 9112 §3.2.2 absolute-form; the authority must be this request's Host (no open proxy).
+_ABSOLUTE = re.compile(rb"(?i:(https?)://)([^/?@]*)([/?].*)?")
+_BARE_LF = re.compile(rb"(?<!\r)\n|\r(?!\n)")
+
 REASONS: dict[int, bytes] = {s.value: s.phrase.encode("ascii") for s in HTTPStatus}
 MAX_DISCARD = 1 << 20
 DISCARD_SECONDS = 5.0
+FALLBACK_READ_TIMEOUT = 60.0
+"""Apache's ``Timeout``: how long a read may stall when a RequestReadTimeout stage is 0."""
+ALLOW = b"GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH"
+"""``Allow`` of the 405 to ``CONNECT``: the methods a proxied application commonly takes."""
+DEFAULT_CLIENT_LIMITS = ClientLimits()
 
 
 class Exchange(TypingProtocol):
@@ -81,14 +99,17 @@ class FrontendProtocol(Protocol):
         reactor: IReactorTime,
         exchange_factory: ExchangeFactory,
         *,
-        limits: HeadLimits = DEFAULT_LIMITS,
-        idle_timeout: float = 60.0,
+        client_limits: ClientLimits = DEFAULT_CLIENT_LIMITS,
         on_close: Callable[[FrontendProtocol], None] | None = None,
     ) -> None:
         self._reactor = reactor
         self._exchange_factory = exchange_factory
-        self._limits = limits
-        self._idle_timeout = idle_timeout
+        self._client_limits = client_limits
+        self._limits = HeadLimits(
+            client_limits.limit_request_line,
+            client_limits.limit_request_field_size,
+            client_limits.limit_request_fields,
+        )
         self._on_close = on_close
         self._state = _HEAD
         self._buf = b""
@@ -105,6 +126,16 @@ class FrontendProtocol(Protocol):
         self._discard_deadline = 0.0
         self._last_activity = 0.0
         self._timer: IDelayedCall | None = None
+        # RequestReadTimeout bookkeeping: when the head / body began and bytes since then.
+        self._head_start: float | None = None
+        self._head_bytes = 0
+        self._body_start = 0.0
+        self._body_bytes = 0
+        self._paused_at = 0.0
+        # How far the incomplete head was checked (see _check_partial_head).
+        self._scan_pos = 0
+        self._line_start = 0
+        self._line_count = 0
         self._producer: IPushProducer | None = None
         self.is_ssl = False
         self.client_ip = b""
@@ -126,6 +157,7 @@ class FrontendProtocol(Protocol):
         self.local_ip = getattr(host, "host", "").encode("ascii", "replace") or b"-"
         self.local_port = getattr(host, "port", 0)
         self._last_activity = self._reactor.seconds()
+        self._head_start = self._last_activity
         self._arm_timer()
         no_delay(self.transport)
 
@@ -136,6 +168,10 @@ class FrontendProtocol(Protocol):
             self._feed_body(data)
         elif state != _CLOSED:
             self._buf += data
+            if state == _HEAD and not self._responding:
+                if self._head_start is None:
+                    self._head_start = self._last_activity
+                self._head_bytes += len(data)
             if state == _HEAD:
                 self._advance()
             elif len(self._buf) > self._limits.max_head:
@@ -158,23 +194,67 @@ class FrontendProtocol(Protocol):
             buf = self._buf
             if buf.startswith(b"\r\n"):  # RFC 9112 §2.2: ignore empty lines before a request
                 self._buf = buf = buf.lstrip(b"\r\n")
+                self._reset_scan()
             if not buf:
                 return
             try:
                 end = find_head_end(buf, self._limits.max_head, 431)
                 if end < 0:
-                    nl = buf.find(b"\r\n")
-                    if (nl < 0 and len(buf) > self._limits.max_line) or nl > self._limits.max_line:
-                        raise HTTPProtocolError("request line too long", 414)
+                    self._check_partial_head(buf)
                     return
                 head = parse_request_head(buf[:end], self._limits)
                 self._buf = buf[end:]
+                self._reset_scan()
                 self._check_head(head)
                 reader, length = request_body_reader(head)
+                limit = self._client_limits.limit_request_body
+                if limit and length is not None and length > limit:
+                    raise HTTPProtocolError("request body larger than LimitRequestBody", 413)
             except HTTPProtocolError as e:
-                self.send_error(e.status, e.message, close=True)
+                extra: Headers = [(b"Allow", ALLOW)] if e.status == 405 else []
+                self.send_error(e.status, e.message, close=True, headers=extra)
                 return
+            if head.target == b"*":
+                self._answer_options(head, reader is not None)
+                continue
             self._begin(head, reader, length)
+
+    def _reset_scan(self) -> None:
+        self._scan_pos = self._line_start = self._line_count = 0
+
+    def _check_partial_head(self, buf: bytes) -> None:
+        """Refuse an incomplete head at once if what arrived is already wrong.
+
+        Scans only the bytes not seen before: a bare CR or LF (a client that ends lines with
+        LF alone would otherwise wait for the timeout), a request line that is too long or
+        not HTTP/1.x (HTTP/0.9, the HTTP/2 preface), a field line or field count too large.
+        """
+        limits = self._limits
+        start = max(self._scan_pos - 1, 0)
+        if _BARE_LF.search(buf, start, len(buf) - 1 if buf.endswith(b"\r") else len(buf)):
+            raise HTTPProtocolError("bare CR or LF in message head", 400)
+        pos = self._scan_pos
+        while True:
+            nl = buf.find(b"\n", pos)
+            if nl < 0:
+                break
+            line_length = nl - 1 - self._line_start
+            if self._line_count == 0:
+                if line_length > limits.max_line:
+                    raise HTTPProtocolError("request line too long", 414)
+                parse_request_line(buf[self._line_start : nl - 1], limits)
+            elif line_length > limits.max_field:
+                raise HTTPProtocolError("header field too long", 431)
+            self._line_count += 1
+            if self._line_count > limits.max_fields + 1:
+                raise HTTPProtocolError("too many header fields", 431)
+            self._line_start = pos = nl + 1
+        self._scan_pos = len(buf)
+        pending = len(buf) - self._line_start
+        if self._line_count == 0 and pending > limits.max_line:
+            raise HTTPProtocolError("request line too long", 414)
+        if self._line_count and pending > limits.max_field + 1:
+            raise HTTPProtocolError("header field too long", 431)
 
     def _check_head(self, head: RequestHead) -> None:
         hosts = [v for n, v in head.headers if n.lower() == b"host"]
@@ -184,17 +264,69 @@ class FrontendProtocol(Protocol):
             raise HTTPProtocolError("missing Host field", 400)
         if hosts and hosts[0] and _HOST.fullmatch(hosts[0]) is None:
             raise HTTPProtocolError("invalid Host field", 400)
+        if head.method == b"CONNECT":
+            raise HTTPProtocolError("CONNECT is not supported: this is no forward proxy", 405)
+        target = head.target
+        if target.startswith(b"/"):
+            return
+        if target == b"*":
+            if head.method != b"OPTIONS":
+                raise HTTPProtocolError("'*' is a request target for OPTIONS only", 400)
+            return
+        m = _ABSOLUTE.fullmatch(target)
+        if m is None:
+            raise HTTPProtocolError("request target must be a path or an absolute URI", 400)
+        scheme, authority = m.group(1).lower(), m.group(2)
+        host = hosts[0] if hosts else None
+        if not authority or _HOST.fullmatch(authority) is None:
+            raise HTTPProtocolError("invalid authority in the request target", 400)
+        if host is not None and _authority_key(scheme, host) != _authority_key(scheme, authority):
+            # RFC 9112 §3.2.2 says the target's authority wins; a reverse proxy that let it
+            # differ from Host would be asked for other sites. Refused: no open proxy.
+            raise HTTPProtocolError("the request target names another host than Host", 400)
+        if host is None:
+            head.headers.append((b"Host", authority))
+        rest = m.group(3) or b""
+        head.target = rest if rest.startswith(b"/") else b"/" + rest
 
-    def _begin(self, head: RequestHead, reader: BodyReader | None, length: int | None) -> None:
+    def _answer_options(self, head: RequestHead, has_body: bool) -> None:
+        """``OPTIONS *`` is about the server itself: answered here as Apache's core answers
+        it (httpd 2.4.71: 200, ``Content-Length: 0``, no ``Allow``); no member sees it."""
         self.requests += 1
         self._head = head
+        self._keep_alive = self._wants_keep_alive(head)
+        self._state = _WAIT
+        self._reader = None
         self._responding = True
-        self._response_started = False
+        self.start_response(200, b"OK", [(b"Date", http_date())], 0, close=has_body)
+        self.finish_response()
+
+    @staticmethod
+    def _wants_keep_alive(head: RequestHead) -> bool:
         connection = [t.lower() for t in header_values(head.headers, b"connection")]
         if head.version == b"HTTP/1.1":
-            self._keep_alive = b"close" not in connection
-        else:
-            self._keep_alive = b"keep-alive" in connection
+            return b"close" not in connection
+        return b"keep-alive" in connection
+
+    def _begin(self, head: RequestHead, reader: BodyReader | None, length: int | None) -> None:
+        self._head = head
+        self._body_start = self._reactor.seconds()
+        self._body_bytes = 0
+        pieces: list[bytes] = []
+        rest: bytes | None = None
+        if reader is not None and self._buf:
+            # Body bytes that came with the head are checked before a member is contacted.
+            data, self._buf = self._buf, b""
+            try:
+                pieces, rest = reader.feed(data)
+                self._count_body(pieces)
+            except HTTPProtocolError as e:
+                self.send_error(e.status, e.message, close=True)
+                return
+        self.requests += 1
+        self._responding = True
+        self._response_started = False
+        self._keep_alive = self._wants_keep_alive(head)
         self._reader = reader
         self._state = _BODY if reader is not None else _WAIT
         number = self.requests
@@ -204,20 +336,33 @@ class FrontendProtocol(Protocol):
         if self._responding:
             self._exchange = exchange
         if self._state in (_BODY, _DISCARD):
-            if self._buf:
-                data, self._buf = self._buf, b""
-                self._feed_body(data)
+            if pieces or rest is not None:
+                self._deliver(pieces, rest)
         elif self._state == _WAIT and self._responding:
             exchange.body_end()
+
+    def _count_body(self, pieces: list[bytes]) -> None:
+        """Count request body bytes against LimitRequestBody and the body read rate."""
+        n = sum(len(p) for p in pieces)
+        self._body_bytes += n
+        limit = self._client_limits.limit_request_body
+        if limit and self._body_bytes > limit:
+            raise HTTPProtocolError("request body larger than LimitRequestBody", 413)
 
     def _feed_body(self, data: bytes) -> None:
         reader = self._reader
         assert reader is not None
         try:
             pieces, rest = reader.feed(data)
+            if self._state == _BODY:
+                self._count_body(pieces)
         except HTTPProtocolError as e:
             self._body_error(e)
             return
+        self._deliver(pieces, rest)
+
+    def _deliver(self, pieces: list[bytes], rest: bytes | None) -> None:
+        """Hand body pieces to the exchange (or drop them); ``rest``: what followed the body."""
         if self._state == _BODY:
             for piece in pieces:
                 exchange = self._exchange
@@ -256,13 +401,18 @@ class FrontendProtocol(Protocol):
 
     def pause_reading(self, reason: str) -> None:
         """Stop reading from the client until every reason is resumed."""
-        if not self._pauses and self.transport is not None:
-            stream(self.transport).pauseProducing()
+        if not self._pauses:
+            self._paused_at = self._reactor.seconds()
+            if self.transport is not None:
+                stream(self.transport).pauseProducing()
         self._pauses.add(reason)
 
     def resume_reading(self, reason: str) -> None:
         if reason in self._pauses:
             self._pauses.discard(reason)
+            if not self._pauses and self._state == _BODY:
+                # Time the member kept the body waiting does not count against the client.
+                self._body_start += self._reactor.seconds() - self._paused_at
             if not self._pauses and self.transport is not None and self._state != _CLOSED:
                 stream(self.transport).resumeProducing()
 
@@ -356,6 +506,7 @@ class FrontendProtocol(Protocol):
             self._pauses.clear()
             if self.transport is not None:
                 stream(self.transport).resumeProducing()
+            self._arm_timer(again=True)
             return
         self._next_request()
 
@@ -363,8 +514,13 @@ class FrontendProtocol(Protocol):
         self._state = _HEAD
         self._head = None
         self.resume_reading("pipeline")
-        self._last_activity = self._reactor.seconds()
-        self._arm_timer()
+        now = self._last_activity = self._reactor.seconds()
+        # Waiting for the next request is KeepAliveTimeout; its head, once begun, the
+        # header stage of RequestReadTimeout.
+        self._head_start = now if self._buf else None
+        self._head_bytes = len(self._buf)
+        self._reset_scan()
+        self._arm_timer(again=True)
         if self._buf:
             self._advance()
 
@@ -374,7 +530,9 @@ class FrontendProtocol(Protocol):
         self._responding = False
         self._close(abort=True)
 
-    def send_error(self, status: int, message: str, *, close: bool = False) -> None:
+    def send_error(
+        self, status: int, message: str, *, close: bool = False, headers: Headers | None = None
+    ) -> None:
         """Answer with a short error page (only before a response began)."""
         if self.transport is None or self._state == _CLOSED:
             return
@@ -391,12 +549,13 @@ class FrontendProtocol(Protocol):
             b"<p>%s</p>\n</body></html>\n"
             % (status, reason, reason, _html_escape(message).encode("utf-8"))
         )
-        headers: Headers = [
+        fields: Headers = [
             (b"Date", http_date()),
             (b"Content-Type", b"text/html; charset=utf-8"),
+            *(headers or ()),
         ]
         self._responding = True
-        self.start_response(status, reason, headers, len(body), close=close)
+        self.start_response(status, reason, fields, len(body), close=close)
         self.write_body(body)
         if close:
             self._reader = None
@@ -429,27 +588,71 @@ class FrontendProtocol(Protocol):
             else:
                 self.transport.loseConnection()
 
-    def _arm_timer(self) -> None:
+    def _arm_timer(self, *, again: bool = False) -> None:
+        """Make sure a timer runs; ``again``: the deadline may have moved earlier."""
+        if again:
+            self._cancel_timer()
         if self._timer is None or not self._timer.active():
-            self._timer = self._reactor.callLater(self._idle_timeout, self._check_idle)
+            deadline = self._deadline()
+            if deadline is not None:
+                delay = max(deadline[0] - self._reactor.seconds(), 0.0)
+                self._timer = self._reactor.callLater(delay, self._on_timer)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
 
-    def _check_idle(self) -> None:
+    def _deadline(self) -> tuple[float, str] | None:
+        """When the current wait ends and what it is, or None while nothing is awaited.
+
+        Deadlines only move later as bytes arrive, so the timer is checked lazily: when it
+        fires early it is armed again for the rest.
+        """
+        state = self._state
+        limits = self._client_limits
+        if state == _HEAD and not self._responding:
+            if self._head_start is None:
+                return self._last_activity + limits.keep_alive_timeout, "idle"
+            stage = limits.header_timeout
+            if not stage.timeout:
+                return self._last_activity + FALLBACK_READ_TIMEOUT, "head"
+            return stage.deadline(self._head_start, self._head_bytes), "head"
+        if state == _BODY:
+            stage = limits.body_timeout
+            if self._pauses:  # the member is not taking the body: not the client's fault
+                return self._reactor.seconds() + max(stage.timeout, 1.0), "paused"
+            if not stage.timeout:
+                return self._last_activity + FALLBACK_READ_TIMEOUT, "body"
+            return stage.deadline(self._body_start, self._body_bytes), "body"
+        if state == _DISCARD:
+            return self._discard_deadline, "discard"
+        return None
+
+    def _on_timer(self) -> None:
         self._timer = None
-        if self._state != _HEAD or self._responding:
+        deadline = self._deadline()
+        if deadline is None:
             return
-        idle = self._reactor.seconds() - self._last_activity
-        if idle < self._idle_timeout:
-            self._timer = self._reactor.callLater(self._idle_timeout - idle, self._check_idle)
+        when, what = deadline
+        if what == "paused" or when > self._reactor.seconds():
+            self._arm_timer()
             return
-        if self._buf:
+        if what == "head" and self._buf:
             self.send_error(408, "the request head did not arrive in time", close=True)
+        elif what == "body":
+            self._body_error(HTTPProtocolError("the request body did not arrive in time", 408))
         else:
             self._close()
+
+
+def _authority_key(scheme: bytes, authority: bytes) -> bytes:
+    """``host[:port]`` compared as Host values are: case-insensitive, default port left out."""
+    host = authority.lower().rstrip(b".")
+    default = b":443" if scheme == b"https" else b":80"
+    if host.endswith(default):
+        host = host[: -len(default)]
+    return host
 
 
 def _html_escape(text: str) -> str:

@@ -130,7 +130,18 @@ def _split_lines(head: bytes, remote_status: int) -> list[bytes]:
 def parse_request_head(head: bytes, limits: HeadLimits = DEFAULT_LIMITS) -> RequestHead:
     """Parse a request head (as found by :func:`find_head_end`)."""
     lines = _split_lines(head, 400)
-    line = lines[0]
+    method, target, version = parse_request_line(lines[0], limits)
+    return RequestHead(method, target, version, _parse_fields(lines[1:], limits, 400))
+
+
+def parse_request_line(
+    line: bytes, limits: HeadLimits = DEFAULT_LIMITS
+) -> tuple[bytes, bytes, bytes]:
+    """Method, target and version of a request line (without its CRLF), strictly.
+
+    An HTTP/0.9 line (no version) is 400; a version other than 1.x (the HTTP/2 preface)
+    is 505.
+    """
     if len(line) > limits.max_line:
         raise HTTPProtocolError("request line too long", 414)
     parts = line.split(b" ")
@@ -145,7 +156,7 @@ def parse_request_head(head: bytes, limits: HeadLimits = DEFAULT_LIMITS) -> Requ
         raise HTTPProtocolError("invalid HTTP version", 400)
     if version not in (b"HTTP/1.1", b"HTTP/1.0"):
         raise HTTPProtocolError("HTTP version not supported", 505)
-    return RequestHead(method, target, version, _parse_fields(lines[1:], limits, 400))
+    return method, target, version
 
 
 def parse_response_head(head: bytes, limits: HeadLimits = DEFAULT_LIMITS) -> ResponseHead:

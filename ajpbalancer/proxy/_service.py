@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, gatherResults, succeed
-from twisted.internet.endpoints import SSL4ServerEndpoint, serverFromString
+from twisted.internet.endpoints import SSL4ServerEndpoint
 from twisted.internet.interfaces import (
     IAddress,
     IListeningPort,
@@ -34,7 +34,7 @@ from ajpbalancer.balancer import MemberState
 from ajpbalancer.balancer._shared import SharedMemory, SlotError
 from ajpbalancer.config import URL, Config, ConfigError, MemberParams, Scheme
 from ajpbalancer.demo import demo_service
-from ajpbalancer.frontend import FrontendProtocol
+from ajpbalancer.frontend import ConnectionGate, FrontendProtocol, frontend_endpoint
 from ajpbalancer.proxy._accesslog import AccessLog
 from ajpbalancer.proxy._exchange import FrontendContext
 from ajpbalancer.proxy._healthcheck import HealthChecker
@@ -167,14 +167,23 @@ class FrontendFactory(Factory):
         self.reactor = reactor
         self.context = context
         self.connections: set[FrontendProtocol] = set()
+        self.gate = ConnectionGate()
 
-    def buildProtocol(self, addr: IAddress | None) -> Protocol:
+    def buildProtocol(self, addr: IAddress | None) -> Protocol | None:
+        limits = self.context.frontend.limits
+        self.gate.limit = limits.max_connections  # a reload may change it
+        if not self.gate.admit():
+            return None  # MaxConnections reached within one accept burst: closed at once
         proto = FrontendProtocol(
-            self.reactor, self.context.exchange, on_close=self.connections.discard
+            self.reactor, self.context.exchange, client_limits=limits, on_close=self._closed
         )
         proto.factory = self
         self.connections.add(proto)
         return proto
+
+    def _closed(self, proto: FrontendProtocol) -> None:
+        self.connections.discard(proto)
+        self.gate.release()
 
 
 class _Listener:
@@ -202,6 +211,8 @@ class _Listener:
             if self.passive:
                 # The supervisor holds the socket for its workers and accepts nothing.
                 port.stopReading()  # type: ignore[attr-defined]  # a FileDescriptor
+            else:
+                self.factory.gate.add_port(port)  # MaxConnections pauses it
             return port
 
         return d.addCallback(listening)
@@ -209,6 +220,7 @@ class _Listener:
     def close(self) -> None:
         port, self.port = self.port, None
         if port is not None:
+            self.factory.gate.remove_port(port)
             port.stopListening()
 
     def fileno(self) -> int:
@@ -227,6 +239,7 @@ class _Listener:
             context = self.endpoint._sslContextFactory
             factory = TLSMemoryBIOFactory(context, False, self.factory)
         self.port = reactor.adoptStreamPort(fd, family, factory)
+        self.factory.gate.add_port(self.port)  # MaxConnections pauses it
         os.close(fd)
 
 
@@ -304,7 +317,7 @@ class ProxyService(MultiService):
             factory = FrontendFactory(self.reactor, self.runtime.contexts[fe.name])
             self.factories[fe.name] = factory
             for listen in fe.listen:
-                endpoint = serverFromString(self.reactor, listen.description)
+                endpoint = frontend_endpoint(self.reactor, listen.description, fe.tls)
                 listener = _Listener(endpoint, factory, fe.name, listen.description)
                 listener.passive = self.supervising
                 if self.worker is not None:
@@ -372,7 +385,8 @@ class ProxyService(MultiService):
         }
         listening: list[Deferred[Any]] = []
         for name, description in sorted(wanted - present.keys()):
-            endpoint = serverFromString(self.reactor, description)
+            tls = runtime.contexts[name].frontend.tls
+            endpoint = frontend_endpoint(self.reactor, description, tls)
             service = _Listener(endpoint, new_factories[name], name, description)
             service.passive = self.supervising
             opened.append((name, description, service))

@@ -97,7 +97,9 @@ class Harness:
     # -- clients -------------------------------------------------------------------------
 
     def client(self, port: int = 40000) -> tuple[FrontendProtocol, Transport]:
-        proto = FrontendProtocol(self.reactor, self.context.exchange)
+        proto = FrontendProtocol(
+            self.reactor, self.context.exchange, client_limits=self.context.frontend.limits
+        )
         transport = Transport(port=port)
         transport.protocol = proto
         proto.makeConnection(transport)

@@ -1295,6 +1295,9 @@ def test_summary_uses_singular_for_one() -> None:
 def test_public_api_is_pinned() -> None:
     assert sorted(ajpbalancer.config.__all__) == sorted(
         [
+            "ClientLimits",
+            "ReadTimeout",
+            "TLSOptions",
             "DemoBackend",
             "HC_METHODS",
             "LANDED",

@@ -436,13 +436,30 @@ def test_smuggling_shape_is_refused_before_reaching_a_member() -> None:
     assert h.reactor.tcpClients == []
 
 
-def test_idle_client_connection_is_closed_after_the_idle_timeout() -> None:
+def test_new_connection_sending_nothing_is_closed_after_the_header_timeout() -> None:
+    """RequestReadTimeout header=20-40: 20 s for a first request that never starts."""
     h = Harness()
     _proto, client = h.client()
-    h.reactor.advance(59)
+    h.reactor.advance(19.9)
     assert not client.closed
-    h.reactor.advance(2)
+    h.reactor.advance(0.2)
     assert client.closed
+    assert client.value() == b""
+
+
+def test_idle_keep_alive_connection_is_closed_after_keepalivetimeout() -> None:
+    """KeepAliveTimeout 5 (Apache's default) between requests, closed without an answer."""
+    h = Harness()
+    proto, client = h.client()
+    proto.dataReceived(GET)
+    member = h.accept_member()
+    member.reply(response())
+    client.clear()
+    h.reactor.advance(4.9)
+    assert not client.closed
+    h.reactor.advance(0.2)
+    assert client.closed
+    assert client.value() == b""
 
 
 def _direct(params: str) -> Harness:
@@ -502,6 +519,8 @@ def test_pooled_connection_idle_longer_than_ttl_is_closed_not_reused() -> None:
     member.reply(response())
     h.reactor.advance(11)
     assert member.transport.closed
+    # A new client: this one was closed after KeepAliveTimeout (5 s).
+    proto, _client = h.client(port=40001)
     proto.dataReceived(GET)
     assert len(h.pending_connects()) == 1
 
@@ -512,7 +531,10 @@ def test_pooled_connection_within_ttl_is_reused() -> None:
     proto.dataReceived(GET)
     member = h.accept_member()
     member.reply(response())
+    member.sent()
     h.reactor.advance(5)
+    # A new client: this one was closed after KeepAliveTimeout (5 s).
+    proto, _client = h.client(port=40001)
     proto.dataReceived(GET)
     assert h.pending_connects() == []
     assert member.sent().startswith(b"GET ")
