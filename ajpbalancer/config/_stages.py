@@ -32,7 +32,14 @@ class Stage(Enum):
 
 
 LANDED: frozenset[Stage] = frozenset(
-    {Stage.FOUNDATION, Stage.AJP13, Stage.BALANCER, Stage.HEALTH_CHECKS, Stage.ADMIN}
+    {
+        Stage.FOUNDATION,
+        Stage.AJP13,
+        Stage.BALANCER,
+        Stage.HEALTH_CHECKS,
+        Stage.ADMIN,
+        Stage.OPERATIONS,
+    }
 )
 
 WORKERS_OTHER_THAN_ONE = "workers != 1"
