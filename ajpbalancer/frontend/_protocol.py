@@ -329,6 +329,8 @@ class FrontendProtocol(Protocol):
         self._keep_alive = self._wants_keep_alive(head)
         self._reader = reader
         self._state = _BODY if reader is not None else _WAIT
+        if reader is not None:
+            self._arm_timer(again=True)  # the body's deadline may come before the head's
         number = self.requests
         exchange = self._exchange_factory(self, head, length, reader is not None and length is None)
         if self.requests != number:
@@ -513,6 +515,7 @@ class FrontendProtocol(Protocol):
     def _next_request(self) -> None:
         self._state = _HEAD
         self._head = None
+        self._response_started = False  # an error for the next request is answered, not cut
         self.resume_reading("pipeline")
         now = self._last_activity = self._reactor.seconds()
         # Waiting for the next request is KeepAliveTimeout; its head, once begun, the
