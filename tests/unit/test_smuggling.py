@@ -23,11 +23,11 @@ class Shape:
     closes: bool = True
 
 
-def post(fields: bytes, body: bytes = b"", target: bytes = b"/app/x") -> bytes:
+def post(fields: bytes, body: bytes = b"", target: bytes = b"/app/smuggled") -> bytes:
     return b"POST " + target + b" HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n" + body
 
 
-def get(fields: bytes = b"", line: bytes = b"GET /app/x HTTP/1.1") -> bytes:
+def get(fields: bytes = b"", line: bytes = b"GET /app/smuggled HTTP/1.1") -> bytes:
     return line + b"\r\n" + fields + b"\r\n"
 
 
@@ -49,7 +49,7 @@ SHAPES: dict[str, Shape] = {
     "te-chunked-suffix": Shape(post(b"Transfer-Encoding: xchunked\r\n"), 400),
     "te-space-before-colon": Shape(post(b"Transfer-Encoding : chunked\r\n"), 400),
     "te-in-http10": Shape(
-        CHUNKED.join([b"POST /app/x HTTP/1.0\r\n", b"\r\n0\r\n\r\n"]),
+        CHUNKED.join([b"POST /app/smuggled HTTP/1.0\r\n", b"\r\n0\r\n\r\n"]),
         400,
     ),
     # Content-Length duplicated or malformed.
@@ -76,12 +76,12 @@ SHAPES: dict[str, Shape] = {
     "chunk-data-no-crlf": Shape(post(CHUNKED, b"3\r\nabc0\r\n\r\n"), 400),
     "chunk-trailer-obs-fold": Shape(post(CHUNKED, b"0\r\nT: a\r\n b\r\n\r\n"), 400),
     # Bare LF or CR as line ends, obs-fold.
-    "bare-lf-head": Shape(b"GET /app/x HTTP/1.1\nHost: x\n\n", 400),
-    "bare-lf-one-line": Shape(b"GET /app/x HTTP/1.1\r\nHost: x\nX: y\r\n\r\n", 400),
+    "bare-lf-head": Shape(b"GET /app/smuggled HTTP/1.1\nHost: x\n\n", 400),
+    "bare-lf-one-line": Shape(b"GET /app/smuggled HTTP/1.1\r\nHost: x\nX: y\r\n\r\n", 400),
     "bare-cr-in-value": Shape(get(HOST + b"X: a\rb\r\n"), 400),
     "obs-fold": Shape(get(HOST + b"X: a\r\n b\r\n"), 400),
     "obs-fold-tab": Shape(get(HOST + b"X: a\r\n\tb\r\n"), 400),
-    "leading-space-first-field": Shape(b"GET /app/x HTTP/1.1\r\n Host: x\r\n\r\n", 400),
+    "leading-space-first-field": Shape(b"GET /app/smuggled HTTP/1.1\r\n Host: x\r\n\r\n", 400),
     # Invalid bytes in field names and values.
     "name-space": Shape(get(HOST + b"X Y: 1\r\n"), 400),
     "name-nul": Shape(get(HOST + b"X\x00Y: 1\r\n"), 400),
@@ -100,28 +100,30 @@ SHAPES: dict[str, Shape] = {
     "host-userinfo": Shape(get(b"Host: u@x\r\n"), 400),
     "host-empty-port": Shape(get(b"Host: x:\r\n"), 400),
     # Request-targets with CTL or space, fragments, other forms.
-    "target-ctl": Shape(get(HOST, b"GET /app/a\x01b HTTP/1.1"), 400),
-    "target-tab": Shape(get(HOST, b"GET /app/a\tb HTTP/1.1"), 400),
-    "target-space": Shape(get(HOST, b"GET /app/a b HTTP/1.1"), 400),
-    "target-del": Shape(get(HOST, b"GET /app/a\x7fb HTTP/1.1"), 400),
-    "target-fragment": Shape(get(HOST, b"GET /app/a#b HTTP/1.1"), 400),
-    "target-non-ascii": Shape(get(HOST, b"GET /app/caf\xc3\xa9 HTTP/1.1"), 400),
-    "target-absolute-other-host": Shape(get(HOST, b"GET http://evil.example/app/x HTTP/1.1"), 400),
-    "target-absolute-other-port": Shape(get(HOST, b"GET http://x:8081/app/x HTTP/1.1"), 400),
-    "target-absolute-userinfo": Shape(get(HOST, b"GET http://u@x/app/x HTTP/1.1"), 400),
-    "target-absolute-ftp": Shape(get(HOST, b"GET ftp://x/app/x HTTP/1.1"), 400),
+    "target-ctl": Shape(get(HOST, b"GET /app/smuggled\x01b HTTP/1.1"), 400),
+    "target-tab": Shape(get(HOST, b"GET /app/smuggled\tb HTTP/1.1"), 400),
+    "target-space": Shape(get(HOST, b"GET /app/smuggled b HTTP/1.1"), 400),
+    "target-del": Shape(get(HOST, b"GET /app/smuggled\x7fb HTTP/1.1"), 400),
+    "target-fragment": Shape(get(HOST, b"GET /app/smuggled#b HTTP/1.1"), 400),
+    "target-non-ascii": Shape(get(HOST, b"GET /app/smuggled-caf\xc3\xa9 HTTP/1.1"), 400),
+    "target-absolute-other-host": Shape(
+        get(HOST, b"GET http://evil.example/app/smuggled HTTP/1.1"), 400
+    ),
+    "target-absolute-other-port": Shape(get(HOST, b"GET http://x:8081/app/smuggled HTTP/1.1"), 400),
+    "target-absolute-userinfo": Shape(get(HOST, b"GET http://u@x/app/smuggled HTTP/1.1"), 400),
+    "target-absolute-ftp": Shape(get(HOST, b"GET ftp://x/app/smuggled HTTP/1.1"), 400),
     "target-authority-form": Shape(get(HOST, b"GET x:80 HTTP/1.1"), 400),
     "target-asterisk-get": Shape(get(HOST, b"GET * HTTP/1.1"), 400),
     "target-relative": Shape(get(HOST, b"GET app/x HTTP/1.1"), 400),
     # Request lines of other protocols or malformed.
     "connect": Shape(get(b"Host: x:443\r\n", b"CONNECT x:443 HTTP/1.1"), 405),
     "http2-preface": Shape(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
-    "http09": Shape(b"GET /app/x\r\n", 400),
-    "http12": Shape(get(HOST, b"GET /app/x HTTP/1.2"), 505),
-    "version-lower-case": Shape(get(HOST, b"GET /app/x http/1.1"), 400),
-    "line-two-spaces": Shape(get(HOST, b"GET  /app/x HTTP/1.1"), 400),
-    "line-trailing-space": Shape(get(HOST, b"GET /app/x HTTP/1.1 "), 400),
-    "method-separator": Shape(get(HOST, b"G(T /app/x HTTP/1.1"), 400),
+    "http09": Shape(b"GET /app/smuggled\r\n", 400),
+    "http12": Shape(get(HOST, b"GET /app/smuggled HTTP/1.2"), 505),
+    "version-lower-case": Shape(get(HOST, b"GET /app/smuggled http/1.1"), 400),
+    "line-two-spaces": Shape(get(HOST, b"GET  /app/smuggled HTTP/1.1"), 400),
+    "line-trailing-space": Shape(get(HOST, b"GET /app/smuggled HTTP/1.1 "), 400),
+    "method-separator": Shape(get(HOST, b"G(T /app/smuggled HTTP/1.1"), 400),
     # Refused by the exchange before a member is chosen: the framing is fine, kept open.
     "expect-unknown": Shape(get(HOST + b"Expect: teapot\r\n"), 417, closes=False),
 }
@@ -166,7 +168,7 @@ def test_bare_lf_is_refused_before_the_head_is_complete() -> None:
     """A client ending lines with LF alone gets 400 at once, not after the header timeout."""
     h = Harness()
     proto, client = h.client()
-    proto.dataReceived(b"GET /app/x HTTP/1.1\nHost: x\n")
+    proto.dataReceived(b"GET /app/smuggled HTTP/1.1\nHost: x\n")
     assert status_of(client.value()) == 400
     assert client.closed
 
