@@ -60,7 +60,8 @@ class AJPMemberConnection(MemberProtocol):
         self._ping = ping
         self._codec = ClientConnection(max_packet_size=packet_size)
         self._forward: ForwardRequest | None = None
-        self._pending: deque[bytes] = deque()
+        # Views, so that taking a packet's worth off a big piece copies only that packet.
+        self._pending: deque[memoryview] = deque()
         self._pending_len = 0
         self._client_done = True
         self._client_paused = False
@@ -136,7 +137,7 @@ class AJPMemberConnection(MemberProtocol):
     def write_body(self, data: bytes) -> None:
         if not data or self.sink is None:
             return
-        self._pending.append(data)
+        self._pending.append(memoryview(data))
         self._pending_len += len(data)
         self._flush_body()
         if self._pending_len > self._high_water and not self._client_paused and self.sink:
@@ -187,15 +188,15 @@ class AJPMemberConnection(MemberProtocol):
 
     def _take(self, limit: int) -> bytes:
         pending = self._pending
-        if len(pending[0]) >= limit:
-            first = pending[0]
-            chunk, rest = first[:limit], first[limit:]
-            if rest:
-                pending[0] = rest
+        first = pending[0]
+        if len(first) >= limit:
+            chunk = bytes(first[:limit])
+            if len(first) > limit:
+                pending[0] = first[limit:]
             else:
                 pending.popleft()
         else:
-            parts: list[bytes] = []
+            parts: list[memoryview] = []
             size = 0
             while pending and size < limit:
                 piece = pending.popleft()
