@@ -45,6 +45,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--shared-fd", type=int, required=True)
     parser.add_argument("--access-log", required=True, help="-, off or a descriptor")
     parser.add_argument("--listeners", required=True, help="JSON [[fd, frontend, line], ...]")
+    parser.add_argument("--counters-fd", type=int, help="the request counters (metrics)")
     args = parser.parse_args(argv)
     _exit_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -54,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from ajpbalancer.balancer._shared import SharedMemory  # noqa: PLC0415
     from ajpbalancer.config import ConfigError, load  # noqa: PLC0415
     from ajpbalancer.proxy._accesslog import AccessLog  # noqa: PLC0415
+    from ajpbalancer.proxy._counters import CounterTable  # noqa: PLC0415
     from ajpbalancer.proxy._service import ProxyService, WorkerSetup  # noqa: PLC0415
     from ajpbalancer.tap import check_endpoint  # noqa: PLC0415
 
@@ -83,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         shared=SharedMemory.attach(args.shared_fd),
         access_log=access_log,
         listeners={(frontend, line): fd for fd, frontend, line in json.loads(args.listeners)},
+        counters=None if args.counters_fd is None else CounterTable.attach(args.counters_fd),
     )
     service = ProxyService(
         reactor, config, loader=lambda: load(path, check_endpoint=check_endpoint), worker=setup

@@ -2,10 +2,13 @@
 
 :class:`ProxyMetrics` is the exchanges' observer (:class:`~ajpbalancer.proxy._observer.
 ExchangeObserver`): on the hot path it only counts a request, observes its latencies and
-counts failovers. Everything that member state already holds (busy, elected, errors,
-bytes, flags, pools, health checks) is read by :class:`StateCollector` when Prometheus
-scrapes, so requests pay nothing for it. Each :class:`ProxyMetrics` has its own
-``CollectorRegistry``; the process-wide default registry is never used.
+counts failovers, in a :class:`~ajpbalancer.proxy._counters.CounterTable` (with
+``workers = N`` the workers write the supervisor's shared one and
+:class:`CounterCollector` sums them at scrape time). Everything that member state
+already holds (busy, elected, errors, bytes, flags, pools, health checks) is read by
+:class:`StateCollector` when Prometheus scrapes, so requests pay nothing for it. Each
+:class:`ProxyMetrics` has its own ``CollectorRegistry``; the process-wide default
+registry is never used.
 
 Label ``balancer`` is ``""`` for a direct ``ProxyPass`` target; ``member`` is ``""`` for a
 request no member served (404, 503 …); ``frontend`` is the ``[frontend:NAME]`` name
@@ -14,81 +17,56 @@ request no member served (404, 503 …); ``frontend`` is the ``[frontend:NAME]``
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.exposition import choose_encoder
 
 from ajpbalancer.balancer import STATUS_LETTERS, Status
+from ajpbalancer.proxy._counters import (
+    LATENCY_BUCKETS,
+    CounterTable,
+    CountingObserver,
+)
 
 if TYPE_CHECKING:
     from ajpbalancer.proxy import ProxyRuntime, Worker
 
-LATENCY_BUCKETS = (
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-    60.0,
-    300.0,
-    float("inf"),
-)
-"""Seconds; up to ``ProxyTimeout``'s default (300 s)."""
-
 MEMBER = ("balancer", "member")
 
+LE = tuple("+Inf" if math.isinf(bound) else repr(bound) for bound in LATENCY_BUCKETS)
+"""The buckets' ``le`` labels, as prometheus-client writes them."""
 
-def status_class(status: int) -> str:
-    """``2xx`` for 200 …: the ``status_class`` label."""
-    return f"{status // 100}xx"
+SERIES_ENTRIES = 4096
+"""Series a single process's private :class:`CounterTable` has room for."""
 
 
 class ProxyMetrics:
-    """The registry, the hot-path instruments and the scrape-time collector of one proxy."""
+    """The registry, the hot-path observer and the scrape-time collectors of one proxy.
 
-    def __init__(self, runtime: Callable[[], ProxyRuntime | None]) -> None:
+    ``table``: the counters the workers of ``workers = N`` write (the supervisor passes
+    the shared one); without it, a private table that this object's observer writes.
+    """
+
+    def __init__(
+        self, runtime: Callable[[], ProxyRuntime | None], table: CounterTable | None = None
+    ) -> None:
+        if table is None:
+            table = CounterTable.create(SERIES_ENTRIES, 1, shared=False)
+        self.table = table
+        self.observer = CountingObserver(table, table.claim(os.getpid()))
         self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "ajpbalancer_requests",
-            "Requests answered, by frontend, member and status class.",
-            ("frontend", "balancer", "member", "status_class"),
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "ajpbalancer_request_duration_seconds",
-            "Time from a request's head to the end of its answer, by frontend.",
-            ("frontend",),
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.member_latency = Histogram(
-            "ajpbalancer_member_request_duration_seconds",
-            "Time from choosing the member (of the last attempt) to the end of the answer.",
-            MEMBER,
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.failovers = Counter(
-            "ajpbalancer_member_failovers",
-            "Requests that left this member for another attempt.",
-            MEMBER,
-            registry=self.registry,
-        )
+        self.registry.register(CounterCollector(table))
         self.registry.register(StateCollector(runtime))
-        # Children by label values: one dict lookup per request instead of labels().
-        self._requests: dict[tuple[str, str, str, str], Counter] = {}
-        self._latency: dict[str, Histogram] = {}
-        self._member_latency: dict[tuple[str, str], Histogram] = {}
 
     # -- ExchangeObserver (the hot path) -----------------------------------------------
 
@@ -102,24 +80,17 @@ class ProxyMetrics:
         seconds: float,
         member_seconds: float | None,
     ) -> None:
-        key = (frontend, balancer or "", member or "", status_class(status))
-        counter = self._requests.get(key)
-        if counter is None:
-            counter = self._requests[key] = self.requests.labels(*key)
-        counter.inc()
-        histogram = self._latency.get(frontend)
-        if histogram is None:
-            histogram = self._latency[frontend] = self.latency.labels(frontend)
-        histogram.observe(seconds)
-        if member is not None and member_seconds is not None:
-            mkey = (balancer or "", member)
-            member_histogram = self._member_latency.get(mkey)
-            if member_histogram is None:
-                member_histogram = self._member_latency[mkey] = self.member_latency.labels(*mkey)
-            member_histogram.observe(member_seconds)
+        self.observer.request_done(
+            frontend,
+            balancer,
+            member,
+            status=status,
+            seconds=seconds,
+            member_seconds=member_seconds,
+        )
 
     def failover(self, balancer: str, member: str) -> None:
-        self.failovers.labels(balancer, member).inc()
+        self.observer.failover(balancer, member)
 
     # -- exposition ----------------------------------------------------------------------
 
@@ -127,6 +98,49 @@ class ProxyMetrics:
         """The registry in the format ``accept`` asks for (text format by default)."""
         encoder, content_type = choose_encoder(accept or "")
         return encoder(self.registry), content_type
+
+
+class CounterCollector:
+    """The request counters and latency histograms, summed over the table's columns."""
+
+    def __init__(self, table: CounterTable) -> None:
+        self._table = table
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "ajpbalancer_requests",
+            "Requests answered, by frontend, member and status class.",
+            labels=("frontend", "balancer", "member", "status_class"),
+        )
+        latency = HistogramMetricFamily(
+            "ajpbalancer_request_duration_seconds",
+            "Time from a request's head to the end of its answer, by frontend.",
+            labels=("frontend",),
+        )
+        member_latency = HistogramMetricFamily(
+            "ajpbalancer_member_request_duration_seconds",
+            "Time from choosing the member (of the last attempt) to the end of the answer.",
+            labels=MEMBER,
+        )
+        failovers = CounterMetricFamily(
+            "ajpbalancer_member_failovers",
+            "Requests that left this member for another attempt.",
+            labels=MEMBER,
+        )
+        histograms = {"latency": latency, "member_latency": member_latency}
+        for key, counts, total in self._table.read():
+            kind, labels = key[0], list(key[1:])
+            if kind == "requests":
+                requests.add_metric(labels, counts[0])
+            elif kind == "failovers":
+                failovers.add_metric(labels, counts[0])
+            elif kind in histograms:
+                cumulative, buckets = 0, []
+                for le, count in zip(LE, counts, strict=False):
+                    cumulative += count
+                    buckets.append((le, cumulative))
+                histograms[kind].add_metric(labels, buckets, total)
+        yield from (requests, latency, member_latency, failovers)
 
 
 class StateCollector:

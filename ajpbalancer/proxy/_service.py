@@ -36,6 +36,7 @@ from ajpbalancer.config import URL, Config, ConfigError, MemberParams, Scheme
 from ajpbalancer.demo import demo_service
 from ajpbalancer.frontend import ConnectionGate, FrontendProtocol, frontend_endpoint
 from ajpbalancer.proxy._accesslog import AccessLog
+from ajpbalancer.proxy._counters import CounterTable, CountingObserver
 from ajpbalancer.proxy._exchange import FrontendContext
 from ajpbalancer.proxy._healthcheck import HealthChecker
 from ajpbalancer.proxy._observer import ExchangeObserver
@@ -59,6 +60,8 @@ class WorkerSetup:
     shared: SharedMemory
     access_log: AccessLog | None
     listeners: Mapping[tuple[str, str], int]
+    counters: CounterTable | None = None
+    """The supervisor's request counters (when it has an admin listener)."""
 
 
 class ProxyRuntime:
@@ -243,6 +246,15 @@ class _Listener:
         os.close(fd)
 
 
+def series_entries(config: Config) -> int:
+    """Room for the request series of ``workers = N``: each frontend by each member and
+    five status classes, and the histograms, four times over for reloads."""
+    members = sum(len(b.members) for b in config.balancers)
+    members += sum(len(fe.rules) for fe in config.frontends)
+    frontends = len(config.frontends)
+    return max(1024, 4 * (5 * frontends * (members + 1) + 2 * members + frontends))
+
+
 class ProxyService(MultiService):
     """The whole proxy for one config (see the module docstring)."""
 
@@ -270,6 +282,8 @@ class ProxyService(MultiService):
         self.factories: dict[str, FrontendFactory] = {}
         self.ports: list[_Listener] = []
         self.metrics: ProxyMetrics | None = None
+        self.counters: CounterTable | None = None if worker is None else worker.counters
+        self.observer: ExchangeObserver | None = None
         self.admin: AdminListener | None = None
 
     def privilegedStartService(self) -> None:
@@ -293,13 +307,26 @@ class ProxyService(MultiService):
             # twisted.web and prometheus_client are loaded only for the admin listener.
             from ajpbalancer.admin import ProxyMetrics  # noqa: PLC0415
 
-            self.metrics = ProxyMetrics(lambda: self.runtime)
+            if self.supervising:
+                # The workers count requests in columns of a table the supervisor sums.
+                self.counters = CounterTable.create(
+                    entries=series_entries(self.config),
+                    columns=2 * self.config.settings.workers + 1,
+                    shared=True,
+                )
+            self.metrics = ProxyMetrics(lambda: self.runtime, self.counters)
+            self.observer = self.metrics
+        elif self.counters is not None:
+            column = self.counters.claim(os.getpid())
+            if column is None:
+                log.error("metrics: no free column; this worker's requests are not counted")
+            self.observer = CountingObserver(self.counters, column)
         self.runtime = ProxyRuntime(
             self.reactor,
             self.config,
             access_log=self.access_log,
             server_name=socket.gethostname().encode("idna"),
-            observer=self.metrics,
+            observer=self.observer,
             shared=self.shared,
         )
         for backend in self.config.settings.demo if self.worker is None else ():
@@ -339,6 +366,7 @@ class ProxyService(MultiService):
                 self.reactor,
                 self.config.path,
                 shared_fd=self.shared.fd,
+                counters=self.counters,
                 access_log=access_log_target,
                 listeners=lambda: [
                     Inherited(p.fileno(), p.frontend, p.description) for p in self.ports
@@ -372,7 +400,7 @@ class ProxyService(MultiService):
             config,
             access_log=self.access_log,
             server_name=old_runtime.server_name,
-            observer=self.metrics,
+            observer=self.observer,
             shared=self.shared,
             configure=True,
         )

@@ -30,6 +30,8 @@ from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from ajpbalancer.proxy._counters import CounterTable
+
 log = Logger()
 
 
@@ -211,7 +213,11 @@ class ProcessSpawner:
         access_log: str | int,
         listeners: Callable[[], Sequence[Inherited]],
         env: Mapping[str, str] | None = None,
+        counters: CounterTable | None = None,
     ) -> None:
+        """``counters``: the request counters the workers write, one column each; the
+        column of a worker that exited is released before its replacement starts."""
+        self.counters = counters
         self.reactor = reactor
         self.config_path = config_path
         self.shared_fd = shared_fd
@@ -226,6 +232,9 @@ class ProcessSpawner:
             child_fds[item.fd] = item.fd
         if isinstance(self.access_log, int):
             child_fds[self.access_log] = self.access_log
+        counters = self.counters
+        if counters is not None and counters.fd is not None:
+            child_fds[counters.fd] = counters.fd
         args = [
             sys.executable,
             "-m",
@@ -239,8 +248,18 @@ class ProcessSpawner:
             "--listeners",
             json.dumps([[i.fd, i.frontend, i.description] for i in listeners]),
         ]
+        if counters is not None and counters.fd is not None:
+            args += ["--counters-fd", str(counters.fd)]
         env = dict(os.environ if self.env is None else self.env)
+        started: list[int | None] = []
+
+        def exited(code: int | None) -> None:
+            if counters is not None and started and started[0] is not None:
+                counters.release(started[0])  # before the supervisor starts a replacement
+            on_exit(code)
+
         process: WorkerProcess = self.reactor.spawnProcess(
-            _WorkerProtocol(on_exit), sys.executable, args, env=env, childFDs=child_fds
+            _WorkerProtocol(exited), sys.executable, args, env=env, childFDs=child_fds
         )
+        started.append(process.pid)
         return process

@@ -22,6 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from .conftest import ProxyFactory
 from .proxy import ProxyProcess, free_port
@@ -311,3 +312,81 @@ def test_with_dropped_privileges_the_workers_run_as_nobody(
         assert (workdir / "access.log").read_text().count('"GET /app/echo HTTP/1.1" 200') == 1
     finally:
         proxy.stop()
+
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape(admin_port: int) -> Samples:
+    """``/metrics`` parsed: every sample by name and labels."""
+    conn = http.client.HTTPConnection("127.0.0.1", admin_port, timeout=10)
+    try:
+        conn.request("GET", "/metrics")
+        reply = conn.getresponse()
+        body = reply.read().decode()
+        assert reply.status == 200, body
+    finally:
+        conn.close()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(body)
+        for sample in family.samples
+    }
+
+
+def requests_by_class(metrics: Samples) -> Counter[str]:
+    out: Counter[str] = Counter()
+    for (name, labels), value in metrics.items():
+        if name == "ajpbalancer_requests_total":
+            out[dict(labels)["status_class"]] += int(value)
+    return out
+
+
+def member_latency_count(metrics: Samples) -> int:
+    return sum(
+        int(value)
+        for (name, _labels), value in metrics.items()
+        if name == "ajpbalancer_member_request_duration_seconds_count"
+    )
+
+
+def test_metrics_sum_the_requests_of_both_workers_and_survive_a_killed_worker(
+    tomcats: tuple[Tomcat, Tomcat], proxy_factory: ProxyFactory, admin_port: int
+) -> None:
+    node1, node2 = tomcats
+    proxy = proxy_factory(config(node1, node2, admin_port))
+    pids = workers(proxy)
+    served_by: Counter[int | None] = Counter()
+    conns = [proxy.connection(timeout=10) for _ in range(8)]
+    for i in range(80):
+        node_of(conns[i % 8])
+        served_by[serving_pid(proxy, conns[i % 8], pids)] += 1
+    for conn in conns:
+        conn.close()
+    for _ in range(5):
+        assert proxy.get("/nowhere")[0].status == 404
+    assert set(served_by) == set(pids), served_by  # both workers counted some
+    metrics = scrape(admin_port)
+    assert requests_by_class(metrics) == Counter({"2xx": 80, "4xx": 5})
+    assert member_latency_count(metrics) == 80
+    frontend = metrics["ajpbalancer_request_duration_seconds_count", (("frontend", ""),)]
+    assert frontend == 85
+
+    # A worker killed, its replacement serving: the counts never go down.
+    os.kill(pids[0], signal.SIGKILL)
+    seen = [80]
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        seen.append(requests_by_class(scrape(admin_port))["2xx"])
+        now = children(proxy.pid)
+        if len(now) == 2 and pids[0] not in now and all(_serving(proxy, p) for p in now):
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"the killed worker was not replaced: {children(proxy.pid)}")
+    for _ in range(20):
+        get_node(proxy)
+    seen.append(requests_by_class(scrape(admin_port))["2xx"])
+    assert seen == sorted(seen), seen
+    assert seen[-1] == 100, seen
+    assert member_latency_count(scrape(admin_port)) == 100
