@@ -474,7 +474,11 @@ class ProxyService(MultiService):
 
     def drain(self, grace: float) -> Deferred[None]:
         """Stop accepting, close idle client connections, and fire once none is left or
-        ``grace`` seconds passed (a worker's graceful stop)."""
+        ``grace`` seconds passed (a worker's graceful stop).
+
+        A connection is idle between two requests of a keep-alive connection; one that
+        was accepted but has not sent its first request yet (the client sent it, perhaps,
+        as we stopped) is left to send it and is answered (its header timeout bounds it)."""
         for listener in self.ports:
             listener.close()
         done: Deferred[None] = Deferred()
@@ -484,7 +488,7 @@ class ProxyService(MultiService):
             busy = 0
             for factory in self.factories.values():
                 for proto in list(factory.connections):
-                    if proto.head is None and proto.transport is not None:
+                    if proto.head is None and proto.requests and proto.transport is not None:
                         proto.transport.loseConnection()
                     else:
                         busy += 1

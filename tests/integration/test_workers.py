@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -24,6 +25,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from .certs import make_cert
 from .conftest import ProxyFactory
 from .proxy import ProxyProcess, free_port
 from .tomcat import Tomcat
@@ -390,3 +392,122 @@ def test_metrics_sum_the_requests_of_both_workers_and_survive_a_killed_worker(
     assert seen == sorted(seen), seen
     assert seen[-1] == 100, seen
     assert member_latency_count(scrape(admin_port)) == 100
+
+
+# -- listeners of every kind, and a reload that changes them ---------------------------------
+
+
+def listen_config(node1: Tomcat, node2: Tomcat, *listen: str) -> str:
+    lines = "\n         ".join(listen)
+    return f"""
+[ajpbalancer]
+workers = 2
+access_log = off
+
+[frontend]
+listen = {lines}
+ProxyPass = /app balancer://cluster/app
+
+[balancer://cluster]
+BalancerMember = {node1.http_url} route=node1
+                 {node2.http_url} route=node2
+"""
+
+
+def test_an_ssl_listener_is_served_by_the_workers(
+    tomcats: tuple[Tomcat, Tomcat], proxy_factory: ProxyFactory, tmp_path: Path
+) -> None:
+    key, cert = make_cert(tmp_path, "localhost", san_ip=["127.0.0.1"], san_dns=["localhost"])
+    listen = f"ssl:{{port}}:interface=127.0.0.1:privateKey={key}:certKey={cert}"
+    proxy = proxy_factory(listen_config(*tomcats, listen))
+    pids = workers(proxy)
+    context = ssl.create_default_context(cafile=str(cert))
+    served: set[int | None] = set()
+    nodes: Counter[str] = Counter()
+    for _ in range(10):
+        conn = http.client.HTTPSConnection("localhost", proxy.port, context=context, timeout=10)
+        try:
+            nodes[node_of(conn)] += 1
+            served.add(serving_pid(proxy, conn, pids))
+        finally:
+            conn.close()
+    assert nodes == Counter({"node1": 5, "node2": 5})
+    assert served and served <= set(pids), (served, pids)  # a worker, not the supervisor
+
+
+def test_a_unix_listener_is_served_by_the_workers(
+    tomcats: tuple[Tomcat, Tomcat], proxy_factory: ProxyFactory, tmp_path: Path
+) -> None:
+    path = tmp_path / "fe.sock"
+    proxy = proxy_factory(listen_config(*tomcats, f"unix:{path}"), unix_socket=path)
+    workers(proxy)
+    nodes: Counter[str] = Counter()
+    for _ in range(10):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(str(path))
+            s.sendall(b"GET /app/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            answer = b""
+            while chunk := s.recv(65536):
+                answer += chunk
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 "), head
+        nodes[json.loads(body)["node"]] += 1
+    assert nodes == Counter({"node1": 5, "node2": 5})
+
+
+def _get_on(port: int) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        return node_of(conn)
+    finally:
+        conn.close()
+
+
+def test_sighup_changing_the_listen_lines_replaces_the_workers_without_failing_a_request(
+    tomcats: tuple[Tomcat, Tomcat], proxy_factory: ProxyFactory
+) -> None:
+    """A client keeps making requests (a new connection each) on the unchanged port while
+    the reload drops one port and adds another: none fails, the new port serves, the old
+    one refuses connections."""
+    node1, node2 = tomcats
+    old, new = free_port(), free_port()
+    tcp = "tcp:{}:interface=127.0.0.1"
+    proxy = proxy_factory(listen_config(node1, node2, tcp.format("{port}"), tcp.format(old)))
+    pids = workers(proxy)
+    assert _get_on(old) in ("node1", "node2")
+    failures: list[BaseException] = []
+    ok = 0
+    stop = threading.Event()
+
+    def client() -> None:
+        nonlocal ok
+        while not stop.is_set():
+            try:
+                get_node(proxy)
+                ok += 1
+            except (OSError, http.client.HTTPException, AssertionError) as e:
+                failures.append(e)
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    try:
+        time.sleep(0.3)
+        proxy.reload(listen_config(node1, node2, tcp.format("{port}"), tcp.format(new)))
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            now = children(proxy.pid)
+            if len(now) == 2 and not set(now) & set(pids) and all(_serving(proxy, p) for p in now):
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError(f"workers not replaced: {children(proxy.pid)}\n{proxy.log()}")
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not failures, failures[:3]
+    assert ok > 10, ok
+    assert _get_on(new) in ("node1", "node2")
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", old), timeout=2):
+        pass
