@@ -94,7 +94,21 @@ class Supervisor:
             if slot.process is process:
                 self._exited(slot, code)
 
-        process = self.spawn(exited)
+        try:
+            process = self.spawn(exited)
+        except OSError as e:
+            # Cannot even start one (say the interpreter is not the dropped user's to
+            # run): say so and try again with backoff, as for a worker that died at once.
+            slot.quick_deaths += 1
+            delay = min(self.backoff * 2 ** (slot.quick_deaths - 1), self.max_backoff)
+            log.error(
+                "worker {index} cannot start: {error}; trying again in {delay:g}s",
+                index=slot.index,
+                error=e,
+                delay=delay,
+            )
+            slot.restart = self.clock.callLater(delay, self._start, slot)
+            return
         slot.process, slot.pid = process, process.pid
         log.info("worker {index} started: pid {pid}", index=slot.index, pid=process.pid)
 

@@ -280,12 +280,21 @@ def _nobody_can_run_python() -> bool:
     """Workers are spawned after the drop: the interpreter must be nobody's to run."""
     if os.geteuid() != 0:
         return False
-    probe = [sys.executable, "-c", "import ajpbalancer.worker"]
-    cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *probe]
+    # As the supervisor will: drop to nobody, then posix_spawn the interpreter.
+    probe = (
+        "import os, sys\n"
+        "os.setgroups([65534]); os.setgid(65534); os.setuid(65534)\n"
+        "pid = os.posix_spawnp(sys.executable, [sys.executable, '-c', 'import ajpbalancer.worker'],"
+        " dict(os.environ))\n"
+        "sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n"
+    )
     try:
-        return subprocess.run(cmd, capture_output=True, timeout=30, check=False).returncode == 0
+        result = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, timeout=30, check=False
+        )
     except OSError:
         return False
+    return result.returncode == 0
 
 
 @pytest.mark.skipif(

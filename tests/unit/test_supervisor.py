@@ -129,3 +129,24 @@ def test_stop_cancels_a_pending_restart() -> None:
     clock.advance(60)
     assert fired == [None]
     assert len(spawner.started) == 1
+
+
+def test_a_worker_that_cannot_be_spawned_is_retried_with_backoff() -> None:
+    clock = Clock()
+    spawner = FakeSpawner()
+    failures = [PermissionError(13, "Permission denied", "python")] * 2
+
+    def spawn(on_exit: Callable[[int | None], None]) -> FakeProcess:
+        if failures:
+            raise failures.pop()
+        return spawner(on_exit)
+
+    sup = Supervisor(clock, spawn, 1, min_uptime=1.0, backoff=0.5, max_backoff=4.0)
+    sup.start()  # does not raise: twistd keeps running and says why
+    assert sup.pids() == []
+    clock.advance(0.5)
+    assert sup.pids() == []  # second failure: next try after 1 s
+    clock.advance(0.9)
+    assert sup.pids() == []
+    clock.advance(0.1)
+    assert sup.pids() == [1000]
