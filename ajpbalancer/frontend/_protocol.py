@@ -516,6 +516,14 @@ class FrontendProtocol(Protocol):
         self._state = _HEAD
         self._head = None
         self._response_started = False  # an error for the next request is answered, not cut
+        # The finished exchange's pauses end with it: a member connection unregistered as
+        # its producer while it had paused the body would otherwise never resume it, and
+        # the next request would wait unread until KeepAliveTimeout closed the connection.
+        self._pauses.discard("pipeline")
+        if self._pauses:
+            self._pauses.clear()
+            if self.transport is not None:
+                stream(self.transport).resumeProducing()
         self.resume_reading("pipeline")
         now = self._last_activity = self._reactor.seconds()
         # Waiting for the next request is KeepAliveTimeout; its head, once begun, the
