@@ -131,6 +131,11 @@ def reverse_location(
     balancers = {name.lower(): members for name, members in members_by_balancer.items()}
     for rule in rules:
         fake = rule.path.encode("utf-8")
+        if rule.url is None:
+            mapped = _reverse_path(value, fake, (rule.internal_path or "/").encode("utf-8"))
+            if mapped is not None:
+                return _absolute(mapped, public_base)
+            continue
         members = balancers.get(rule.url.host.lower())
         if rule.url.scheme is Scheme.BALANCER and members is not None:
             urlpart = rule.url.path.encode("utf-8")
@@ -144,6 +149,20 @@ def reverse_location(
         if len(value) >= len(real) and value[: len(real)].lower() == real.lower():
             return _absolute(fake + value[len(real) :], public_base)
     return value
+
+
+def _reverse_path(value: bytes, fake: bytes, real: bytes) -> bytes | None:
+    """A path-only internal value: compared with the path part of ``value`` (httpd's
+    ``real[0] == '/'`` branch), the scheme and host of an absolute ``value`` dropped."""
+    part = value
+    scheme_end = value.find(b"://")
+    if scheme_end >= 0:
+        slash = value.find(b"/", scheme_end + 3)
+        if slash >= 0:
+            part = value[slash:]
+    if len(part) >= len(real) and part[: len(real)].lower() == real.lower():
+        return fake + part[len(real) :]
+    return None
 
 
 def _tokens(value: bytes) -> list[tuple[int, int]]:

@@ -177,11 +177,17 @@ class ProxyRule:
 
 @dataclass(frozen=True, slots=True)
 class ReverseRule:
-    """One ``ProxyPassReverse`` line: public ``path`` and internal ``url``."""
+    """One ``ProxyPassReverse`` line: public ``path`` and the internal value.
+
+    The internal value is a ``url`` or, as Apache also allows, a path alone
+    (``internal_path``, compared with the path part of the header's value); exactly one
+    of the two is set.
+    """
 
     path: str
-    url: URL
+    url: URL | None
     where: Location
+    internal_path: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

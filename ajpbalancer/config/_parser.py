@@ -430,6 +430,9 @@ class _Parser:
                 return self.proxy_pass_match(line, words)
             if name == "ProxyPassReverse":
                 path, target = self.exactly_two(directive, words)
+                if target.startswith("/"):  # a path alone, as Apache allows
+                    internal = v.path("internal path", target)
+                    return ReverseRule(v.path("path", path), None, self.at(line), internal)
                 url = v.url(target)
                 self.target(line, name, url)
                 return ReverseRule(v.path("path", path), url, self.at(line))

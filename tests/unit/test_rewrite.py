@@ -427,3 +427,19 @@ def test_a_location_is_unchanged_unless_it_starts_with_the_member_url(value: byt
         assert out == value
     else:
         assert out == BASE + b"/" + value[len(b"http://b.example/") :]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        # httpd compares a path-only internal value with the path part of the header.
+        (b"http://10.0.0.7:8080/app/x?y=1", b"http://www.example.com/pub/x?y=1"),
+        (b"/app/x", b"http://www.example.com/pub/x"),
+        (b"/APP/x", b"http://www.example.com/pub/x"),
+        (b"http://10.0.0.7:8080/other/x", b"http://10.0.0.7:8080/other/x"),
+        (b"http://10.0.0.7:8080", b"http://10.0.0.7:8080"),
+    ],
+)
+def test_a_path_only_internal_value_matches_the_path_part(value: bytes, expected: bytes) -> None:
+    only_path = [ReverseRule("/pub/", None, HERE, internal_path="/app/")]
+    assert reverse_location(value, only_path, {}, BASE) == expected
