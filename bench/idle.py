@@ -687,7 +687,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report: dict[str, Any] = {
         "schema": 1,
         "benchmark": "idle",
-        "command": [sys.argv[0], *sys.argv[1:]],
+        "command": [_shown(sys.argv[0]), *sys.argv[1:]],
         "machine": machine,
         "settings": {
             **{k: v for k, v in asdict(settings).items() if k != "out"},
@@ -709,3 +709,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _shown(program: str) -> str:
+    """The program as a path relative to the checkout (results name no machine paths)."""
+    path = Path(program).resolve()
+    root = Path(__file__).resolve().parents[1]
+    return str(path.relative_to(root)) if path.is_relative_to(root) else path.name

@@ -1112,7 +1112,7 @@ def build_report(
     machine = {**machine, "loadavg_end": os.getloadavg()}
     report: dict[str, Any] = {
         "schema": 1,
-        "command": [sys.argv[0], *sys.argv[1:]],
+        "command": [_shown(sys.argv[0]), *sys.argv[1:]],
         "machine": machine,
         "settings": {
             **{k: v for k, v in dataclasses.asdict(settings).items() if k != "out"},
@@ -1163,3 +1163,10 @@ def write_report(report: dict[str, Any], out: Path) -> Path:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _shown(program: str) -> str:
+    """The program as a path relative to the checkout (results name no machine paths)."""
+    path = Path(program).resolve()
+    root = Path(__file__).resolve().parents[1]
+    return str(path.relative_to(root)) if path.is_relative_to(root) else path.name

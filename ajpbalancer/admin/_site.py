@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.cred.checkers import ICredentialsChecker
+from twisted.cred.error import UnauthorizedLogin
 from twisted.cred.portal import IRealm, Portal
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import serverFromString
@@ -47,7 +48,8 @@ class _AdminRealm:
 
     def requestAvatar(self, avatarId: bytes | tuple[()], mind: object, *interfaces: Any) -> Any:
         if IResource not in interfaces or not isinstance(avatarId, bytes):
-            raise NotImplementedError("the admin realm only gives resources to named users")
+            # Anonymous or not asking for a web resource: no admin for it.
+            raise UnauthorizedLogin("the admin realm only gives resources to named users")
         user = avatarId.decode("utf-8", "replace")
         root = admin_root(self._runtime, self._clock, self._metrics, user)
         return IResource, root, lambda: None
