@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
-import json
 import os
 import resource
 import select
@@ -42,7 +41,6 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +49,7 @@ if str(REPO_ROOT) not in sys.path:  # run as ``python bench/idle.py``
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench._ajpbalancer import start_proxy  # noqa: E402  (needs REPO_ROOT on sys.path)
+from bench._report import shown_program, write_report  # noqa: E402  (needs REPO_ROOT on sys.path)
 from bench.protocols import CLK_TCK, _terminate, family_ticks, machine_facts  # noqa: E402
 from tests.integration.proxy import ProxyError, ProxyProcess, free_port  # noqa: E402
 
@@ -570,19 +569,6 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(report: dict[str, Any], out: Path) -> Path:
-    """Write ``idle-STAMP.json`` and ``.md`` under `out`; print the table."""
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    path = out / f"idle-{stamp}.json"
-    path.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
-    table = markdown(report)
-    path.with_suffix(".md").write_text(table)
-    print(table)
-    print(f"results: {path}", file=sys.stderr)
-    return path
-
-
 # --- command line -------------------------------------------------------------------------
 
 
@@ -687,7 +673,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report: dict[str, Any] = {
         "schema": 1,
         "benchmark": "idle",
-        "command": [_shown(sys.argv[0]), *sys.argv[1:]],
+        "command": [shown_program(sys.argv[0]), *sys.argv[1:]],
         "machine": machine,
         "settings": {
             **{k: v for k, v in asdict(settings).items() if k != "out"},
@@ -700,7 +686,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ok": not problems,
         "wall_seconds": time.monotonic() - started,
     }
-    write_report(report, settings.out)
+    write_report("idle", report, markdown(report), settings.out)
     if problems:
         print("FAILED:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 1
@@ -709,10 +695,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def _shown(program: str) -> str:
-    """The program as a path relative to the checkout (results name no machine paths)."""
-    path = Path(program).resolve()
-    root = Path(__file__).resolve().parents[1]
-    return str(path.relative_to(root)) if path.is_relative_to(root) else path.name

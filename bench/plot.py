@@ -22,6 +22,12 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # run as a script: bench/ alone is on sys.path
+    sys.path.insert(0, str(REPO_ROOT))
+
+from bench._report import size_label  # noqa: E402  (needs REPO_ROOT on sys.path)
+
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "results"
 
 COLORS = {
@@ -32,14 +38,6 @@ COLORS = {
     "apache-ajp": "#d62728",
     "twisted-proxy": "#2ca02c",
 }
-
-
-def size_label(size: int) -> str:
-    """``100 B``, ``64 KiB``, ``1 MiB``."""
-    for unit, factor in (("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if size >= factor and size % factor == 0:
-            return f"{size // factor} {unit}"
-    return f"{size} B"
 
 
 def find_result(path: Path) -> Path:

@@ -33,7 +33,6 @@ import contextlib
 import dataclasses
 import http.client
 import importlib.metadata
-import json
 import os
 import platform
 import re
@@ -55,6 +54,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run as ``python bench/protocols.py``
     sys.path.insert(0, str(REPO_ROOT))
 
+from bench._report import shown_program, size_label, write_report  # noqa: E402  (needs REPO_ROOT on sys.path)
 from tests.integration.apache import (  # noqa: E402  (needs REPO_ROOT on sys.path)
     APACHE_BIN,
     MPM_CONFIG,
@@ -721,14 +721,6 @@ def global_warmup(settings: Settings, targets: dict[str, Target]) -> None:
 # --- summary ------------------------------------------------------------------------------
 
 
-def size_label(size: int) -> str:
-    """``100 B``, ``64 KiB``, ``1 MiB``."""
-    for unit, factor in (("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if size >= factor and size % factor == 0:
-            return f"{size // factor} {unit}"
-    return f"{size} B"
-
-
 def summarize(runs: list[dict[str, Any]], settings: Settings) -> list[dict[str, Any]]:
     """Per cell and target, the run of median requests/s, with ratios within the cell."""
     summary = []
@@ -1068,7 +1060,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     started=started,
                     aborted=aborted,
                 )
-                write_report(report, settings.out)
+                write_report("protocols", report, markdown(report), settings.out, latest=True)
     return 0
 
 
@@ -1112,7 +1104,7 @@ def build_report(
     machine = {**machine, "loadavg_end": os.getloadavg()}
     report: dict[str, Any] = {
         "schema": 1,
-        "command": [_shown(sys.argv[0]), *sys.argv[1:]],
+        "command": [shown_program(sys.argv[0]), *sys.argv[1:]],
         "machine": machine,
         "settings": {
             **{k: v for k, v in dataclasses.asdict(settings).items() if k != "out"},
@@ -1144,29 +1136,5 @@ def build_report(
     return report
 
 
-def write_report(report: dict[str, Any], out: Path) -> Path:
-    """Write JSON and Markdown under `out`, point ``latest.json`` at them, print the table."""
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    path = out / f"protocols-{stamp}.json"
-    path.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
-    table = markdown(report)
-    path.with_suffix(".md").write_text(table)
-    latest = out / "latest.json"
-    with contextlib.suppress(FileNotFoundError):
-        latest.unlink()
-    latest.symlink_to(path.name)
-    print(table)
-    print(f"results: {path}", file=sys.stderr)
-    return path
-
-
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def _shown(program: str) -> str:
-    """The program as a path relative to the checkout (results name no machine paths)."""
-    path = Path(program).resolve()
-    root = Path(__file__).resolve().parents[1]
-    return str(path.relative_to(root)) if path.is_relative_to(root) else path.name

@@ -40,7 +40,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +48,7 @@ if str(REPO_ROOT) not in sys.path:  # run as ``python bench/transfer.py``
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench._ajpbalancer import start_proxy as start_ajpbalancer  # noqa: E402
+from bench._report import shown_program, size_label, write_report  # noqa: E402  (needs REPO_ROOT on sys.path)
 from bench.protocols import (  # noqa: E402  (needs REPO_ROOT on sys.path)
     CLK_TCK,
     _terminate,
@@ -102,14 +102,6 @@ def parse_size(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"size must be positive: {text!r}")
     return value
-
-
-def size_label(size: int) -> str:
-    """``1 GiB``, ``256 MiB``, ``100 B``."""
-    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if size >= factor and size % factor == 0:
-            return f"{size // factor} {unit}"
-    return f"{size} B"
 
 
 def pattern_chunks(size: int) -> Iterator[memoryview]:
@@ -519,19 +511,6 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(report: dict[str, Any], out: Path) -> Path:
-    """Write ``transfer-STAMP.json`` and ``.md`` under `out`; print the table."""
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    path = out / f"transfer-{stamp}.json"
-    path.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
-    table = markdown(report)
-    path.with_suffix(".md").write_text(table)
-    print(table)
-    print(f"results: {path}", file=sys.stderr)
-    return path
-
-
 # --- command line -------------------------------------------------------------------------
 
 
@@ -613,7 +592,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report: dict[str, Any] = {
         "schema": 1,
         "benchmark": "transfer",
-        "command": [_shown(sys.argv[0]), *sys.argv[1:]],
+        "command": [shown_program(sys.argv[0]), *sys.argv[1:]],
         "machine": machine,
         "settings": {
             **{k: v for k, v in asdict(settings).items() if k != "out"},
@@ -633,7 +612,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ok": not problems,
         "wall_seconds": time.monotonic() - started,
     }
-    write_report(report, settings.out)
+    write_report("transfer", report, markdown(report), settings.out)
     if problems:
         print("FAILED:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 1
@@ -642,10 +621,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def _shown(program: str) -> str:
-    """The program as a path relative to the checkout (results name no machine paths)."""
-    path = Path(program).resolve()
-    root = Path(__file__).resolve().parents[1]
-    return str(path.relative_to(root)) if path.is_relative_to(root) else path.name

@@ -1,0 +1,47 @@
+"""What every benchmark shares: size labels, how a program is named in results, and
+writing the JSON and Markdown reports under ``bench/results/``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def size_label(size: int) -> str:
+    """``1 GiB``, ``64 KiB``, ``100 B``."""
+    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor} {unit}"
+    return f"{size} B"
+
+
+def shown_program(program: str) -> str:
+    """``program`` relative to the checkout: results name no machine paths."""
+    path = Path(program).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else path.name
+
+
+def write_report(
+    kind: str, report: dict[str, Any], table: str, out: Path, *, latest: bool = False
+) -> Path:
+    """Write ``KIND-STAMP.json`` and ``.md`` under ``out`` (and point ``latest.json`` at
+    them if asked); print the table."""
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    path = out / f"{kind}-{stamp}.json"
+    path.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    path.with_suffix(".md").write_text(table)
+    if latest:
+        link = out / "latest.json"
+        with contextlib.suppress(FileNotFoundError):
+            link.unlink()
+        link.symlink_to(path.name)
+    print(table)
+    print(f"results: {path}", file=sys.stderr)
+    return path
