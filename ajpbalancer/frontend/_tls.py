@@ -22,17 +22,55 @@ from ajpbalancer.connection import TLSInfo
 
 
 def _session_id(conn: SSL.Connection) -> bytes | None:
+    """The session id in lower-case hex, as mod_ssl's ``SSL_SESSION_ID``.
+
+    pyOpenSSL has no accessor for it and cryptography's binding lacks
+    ``SSL_SESSION_get_id``, but it has ``i2d_SSL_SESSION``: the session's DER form
+    (OpenSSL's ``SSLSessionASN1``) holds the id as its fourth field.
+    """
     session = conn.get_session()
     if session is None:
         return None
-    # pyOpenSSL has no accessor for the id; its cffi binding of OpenSSL does.
     from OpenSSL._util import ffi, lib  # noqa: PLC0415 -- private, so kept to this one use
 
-    length = ffi.new("unsigned int *")
-    raw = lib.SSL_SESSION_get_id(session._session, length)
-    if raw == ffi.NULL or not length[0]:
+    size = lib.i2d_SSL_SESSION(session._session, ffi.NULL)
+    if size <= 0:
         return None
-    return bytes(ffi.buffer(raw, length[0])).hex().upper().encode("ascii")
+    buf = ffi.new("unsigned char[]", size)
+    lib.i2d_SSL_SESSION(session._session, ffi.new("unsigned char **", buf))
+    session_id = der_session_id(bytes(ffi.buffer(buf, size)))
+    return session_id.hex().encode("ascii") if session_id else None
+
+
+def _der_item(der: bytes, pos: int) -> tuple[int, int, int]:
+    """(tag, start of content, end of content) of the DER item at ``pos``."""
+    tag = der[pos]
+    length = der[pos + 1]
+    pos += 2
+    if length & 0x80:
+        count = length & 0x7F
+        length = int.from_bytes(der[pos : pos + count], "big")
+        pos += count
+    if pos + length > len(der):
+        raise ValueError("DER item runs past its end")
+    return tag, pos, pos + length
+
+
+def der_session_id(der: bytes) -> bytes | None:
+    """The sessionID of a DER ``SSLSessionASN1`` (SEQUENCE { version INTEGER, sslVersion
+    INTEGER, cipher OCTET STRING, sessionID OCTET STRING, ... }), or None."""
+    try:
+        tag, pos, _end = _der_item(der, 0)
+        if tag != 0x30:  # SEQUENCE
+            return None
+        for expected in (0x02, 0x02, 0x04):  # version, sslVersion, cipher
+            tag, _start, pos = _der_item(der, pos)
+            if tag != expected:
+                return None
+        tag, start, end = _der_item(der, pos)
+    except (IndexError, ValueError):
+        return None
+    return der[start:end] if tag == 0x04 else None
 
 
 def tls_info(transport: Any) -> TLSInfo | None:
@@ -81,6 +119,10 @@ def harden_context(context: SSL.Context, tls: TLSOptions) -> None:
     """
     context.set_min_proto_version(MINIMUM_VERSION)
     context.set_cipher_list(FRONTEND_CIPHERS)
+    # A server-side session cache, as mod_ssl's: TLS 1.2 clients may resume, and every
+    # session has an id (SSL_SESSION_ID) that AJP members receive as ssl_session.
+    context.set_session_cache_mode(SSL.SESS_CACHE_SERVER)
+    context.set_session_id(b"ajpbalancer")
     if tls.verify_client == "none" or tls.ca_certificate_file is None:
         return
     context.load_verify_locations(tls.ca_certificate_file)
@@ -95,8 +137,6 @@ def harden_context(context: SSL.Context, tls: TLSOptions) -> None:
     if tls.verify_client == "require":
         mode |= SSL.VERIFY_FAIL_IF_NO_PEER_CERT
     context.set_verify(mode, _accept_verified)
-    # Resuming a session of a verified client needs a session id context.
-    context.set_session_id(b"ajpbalancer")
 
 
 def _pem_blocks(pem: bytes) -> list[bytes]:

@@ -421,13 +421,6 @@ def test_tls_parameters_reach_tomcat_alike(servers: Servers, kind: str) -> None:
     assert seen["requestUrl"].startswith("https://127.0.0.1:<frontend-port>/")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG ajpbalancer sends no ssl_session (AJP attribute 0x09): Apache sends "
-    "SSL_SESSION_ID, 64 lower-case hex digits (TLS 1.3, or TLS 1.2 without tickets); "
-    "frontend/_tls.py calls OpenSSL._util.lib.SSL_SESSION_get_id, which cryptography 50's "
-    "binding lacks, and the AttributeError is swallowed (and it would send upper case)",
-)
 @pytest.mark.parametrize("kind", ["tls12-noticket", "tls13"])
 def test_tls_session_id_reaches_tomcat_as_apache_sends_it(servers: Servers, kind: str) -> None:
     """Both send the client's TLS session id in the same form (hex, same length and case).

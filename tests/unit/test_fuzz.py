@@ -24,6 +24,7 @@ from ajpbalancer.ajp import (
     SendHeaders,
     ServerConnection,
 )
+from ajpbalancer.frontend._tls import der_session_id
 from tests.unit.proxyharness import Harness
 
 FUZZ = settings(max_examples=300, deadline=500, suppress_health_check=[HealthCheck.too_slow])
@@ -245,3 +246,23 @@ def test_frontend_memory_is_bounded_on_an_endless_head() -> None:
     assert client.closed
     assert client.io.getvalue().startswith(b"HTTP/1.1 4")
     assert peak < 2 << 20, peak
+
+
+def test_the_session_id_is_the_fourth_field_of_an_ssl_session_in_der() -> None:
+    """``SSLSessionASN1``: SEQUENCE { INTEGER 1, INTEGER 0x0304, OCTET STRING cipher,
+    OCTET STRING id, ... }; anything else gives None, never an exception."""
+    session_id = bytes(range(32))
+    body = (
+        b"\x02\x01\x01"
+        + b"\x02\x02\x03\x04"
+        + b"\x04\x02\x13\x01"
+        + b"\x04\x20"
+        + session_id
+        + b"\x04\x30"
+        + b"\x00" * 48
+    )
+    der = b"\x30\x81" + bytes([len(body)]) + body
+    assert der_session_id(der) == session_id
+    assert der_session_id(der[:20]) is None
+    assert der_session_id(b"\x31" + der[1:]) is None
+    assert der_session_id(b"") is None
