@@ -368,24 +368,27 @@ def test_metrics_sum_the_requests_of_both_workers_and_survive_a_killed_worker(
     proxy = proxy_factory(config(node1, node2, admin_port))
     pids = workers(proxy)
     served_by: Counter[int | None] = Counter()
-    conns = [proxy.connection(timeout=10) for _ in range(8)]
-    for i in range(80):
-        node_of(conns[i % 8])
-        served_by[serving_pid(proxy, conns[i % 8], pids)] += 1
-    for conn in conns:
+    # The kernel gives each new connection to whichever worker accepts first, with no
+    # fairness: go on (bounded) until both workers served some, 80 requests at least.
+    total = 0
+    while total < 400 and (total < 80 or set(served_by) - {None} != set(pids)):
+        conn = proxy.connection(timeout=10)
+        node_of(conn)
+        served_by[serving_pid(proxy, conn, pids)] += 1
         conn.close()
+        total += 1
     for _ in range(5):
         assert proxy.get("/nowhere")[0].status == 404
-    assert set(served_by) == set(pids), served_by  # both workers counted some
+    assert set(served_by) - {None} == set(pids), served_by  # both workers counted some
     metrics = scrape(admin_port)
-    assert requests_by_class(metrics) == Counter({"2xx": 80, "4xx": 5})
-    assert member_latency_count(metrics) == 80
+    assert requests_by_class(metrics) == Counter({"2xx": total, "4xx": 5})
+    assert member_latency_count(metrics) == total
     frontend = metrics["ajpbalancer_request_duration_seconds_count", (("frontend", ""),)]
-    assert frontend == 85
+    assert frontend == total + 5
 
     # A worker killed, its replacement serving: the counts never go down.
     os.kill(pids[0], signal.SIGKILL)
-    seen = [80]
+    seen = [total]
     deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:
         seen.append(requests_by_class(scrape(admin_port))["2xx"])
@@ -399,8 +402,8 @@ def test_metrics_sum_the_requests_of_both_workers_and_survive_a_killed_worker(
         get_node(proxy)
     seen.append(requests_by_class(scrape(admin_port))["2xx"])
     assert seen == sorted(seen), seen
-    assert seen[-1] == 100, seen
-    assert member_latency_count(scrape(admin_port)) == 100
+    assert seen[-1] == total + 20, seen
+    assert member_latency_count(scrape(admin_port)) == total + 20
 
 
 # -- listeners of every kind, and a reload that changes them ---------------------------------
