@@ -164,7 +164,7 @@ def test_loadfactor_1_3_over_400_requests_is_exact_across_both_workers(
         t.join(timeout=120)
     assert counts["node1"] + counts["node2"] == 400, counts
     assert abs(counts["node1"] - 100) <= 1, counts
-    assert set(served_by) == set(pids), served_by  # both workers served requests
+    assert set(served_by) - {None} == set(pids), served_by  # both workers served requests
 
 
 def test_a_member_disabled_through_the_admin_page_gets_no_request_from_either_worker(
