@@ -36,20 +36,18 @@ import ipaddress
 import os
 import pwd
 import re
-import shutil
 import signal
 import socket
 import ssl
 import subprocess
-import tempfile
 import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from urllib.parse import urlsplit
 
+from ._server import ServerProcess
 from .certs import make_cert
 from .logfiles import parsed_lines, wait_for_entries
 
@@ -336,7 +334,7 @@ def ajp_balancer(
 # --- the server ---------------------------------------------------------------------------
 
 
-class Apache:
+class Apache(ServerProcess):
     """One real Apache httpd 2.4 with its own ServerRoot, serving one virtual host.
 
     `start` writes the ServerRoot (first time only), checks the config, launches httpd
@@ -372,11 +370,11 @@ class Apache:
         self.proxy_config = proxy_config
         self.tls = tls
         self.cert = cert
-        self._owns_base = base_dir is None
-        self._base: Path | None = Path(base_dir) if base_dir is not None else None
-        self.keep_base = os.environ.get("AJPB_KEEP_APACHE") == "1"
-        self._prepared = False
-        self._process: subprocess.Popen[bytes] | None = None
+        super().__init__(
+            base_dir,
+            keep_base=os.environ.get("AJPB_KEEP_APACHE") == "1",
+            prefix="ajpb-apache-",
+        )
         self._launched_at = 0.0
         self.startup_seconds: float | None = None
         """Seconds from launch to ready, for the last successful start."""
@@ -400,13 +398,6 @@ class Apache:
         return f"{self.scheme}://{_host(self.listen)}:{self.port}"
 
     @property
-    def base(self) -> Path:
-        """The ServerRoot directory (created on first use)."""
-        if self._base is None:
-            self._base = Path(tempfile.mkdtemp(prefix="ajpb-apache-"))
-        return self._base
-
-    @property
     def config_path(self) -> Path:
         return self.base / "conf" / "httpd.conf"
 
@@ -422,15 +413,6 @@ class Apache:
     def console_path(self) -> Path:
         """httpd's own stdout and stderr (what it says before the error log is open)."""
         return self.base / "logs" / "console.log"
-
-    @property
-    def pid(self) -> int | None:
-        """PID of the httpd parent started, or None if not running."""
-        return self._process.pid if self.running and self._process else None
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
     # -- ServerRoot
 
@@ -670,29 +652,6 @@ ProxyStatus On
         for path in shm:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
-
-    def close(self) -> None:
-        """Stop; remove the ServerRoot if this object created it, unless `keep_base`."""
-        self.stop()
-        if self._owns_base and self._base is not None and not self.keep_base:
-            shutil.rmtree(self._base, ignore_errors=True)
-            self._base = None
-            self._prepared = False
-
-    def __enter__(self) -> Apache:
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- clients
 

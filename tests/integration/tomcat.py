@@ -29,9 +29,9 @@ import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from xml.sax.saxutils import quoteattr
 
+from ._server import ServerProcess
 from .logfiles import parsed_lines, wait_for_entries
 
 CATALINA_HOME = Path(os.environ.get("AJPB_CATALINA_HOME", "/usr/share/tomcat10"))
@@ -338,7 +338,7 @@ def _http_probe(address: str, port: int, timeout: float) -> tuple[int, str | Non
 # --- the server ---------------------------------------------------------------------------
 
 
-class Tomcat:
+class Tomcat(ServerProcess):
     """One real Tomcat 10 with its own CATALINA_BASE, bound to one loopback address.
 
     `start` writes the base (first time only), launches Tomcat and waits until it serves;
@@ -384,13 +384,9 @@ class Tomcat:
         self.ajp_packet_size = ajp_packet_size
         self.ajp_tomcat_authentication = ajp_tomcat_authentication
         self.start_timeout = start_timeout
-        self._owns_base = base_dir is None
-        self._base: Path | None = Path(base_dir) if base_dir is not None else None
         if keep_base is None:
             keep_base = os.environ.get("AJPB_KEEP_TOMCAT") == "1"
-        self.keep_base = keep_base
-        self._prepared = False
-        self._process: subprocess.Popen[bytes] | None = None
+        super().__init__(base_dir, keep_base=keep_base, prefix=f"ajpb-tomcat-{name}-")
         self._paused = False
         self._launched_at = 0.0
         self.startup_seconds: float | None = None
@@ -403,13 +399,6 @@ class Tomcat:
         )
 
     # -- properties
-
-    @property
-    def base(self) -> Path:
-        """The CATALINA_BASE directory (created on first use)."""
-        if self._base is None:
-            self._base = Path(tempfile.mkdtemp(prefix=f"ajpb-tomcat-{self.name}-"))
-        return self._base
 
     @property
     def http_url(self) -> str:
@@ -429,16 +418,6 @@ class Tomcat:
     @property
     def access_log_path(self) -> Path:
         return self.base / "logs" / "access.log"
-
-    @property
-    def pid(self) -> int | None:
-        """PID of the JVM started (catalina.sh execs java), or None if not running."""
-        return self._process.pid if self.running and self._process else None
-
-    @property
-    def running(self) -> bool:
-        """True while the process started by this object is alive (paused counts)."""
-        return self._process is not None and self._process.poll() is None
 
     @property
     def paused(self) -> bool:
@@ -639,29 +618,6 @@ class Tomcat:
         if process is None or process.poll() is not None:
             raise TomcatError(f"Tomcat {self.name} is not running")
         os.kill(process.pid, signum)
-
-    def close(self) -> None:
-        """Stop; remove the base if this object created it, unless `keep_base`."""
-        self.stop()
-        if self._owns_base and self._base is not None and not self.keep_base:
-            shutil.rmtree(self._base, ignore_errors=True)
-            self._base = None
-            self._prepared = False
-
-    def __enter__(self) -> Tomcat:
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- logs
 
