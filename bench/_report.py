@@ -27,6 +27,25 @@ def shown_program(program: str) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else path.name
 
 
+def machine_line(report: dict[str, Any], *details: str) -> str:
+    """The report's closing line: machine, software (``details``), wall time."""
+    machine = report["machine"]
+    parts = [
+        machine["date"],
+        machine["cpu_model"],
+        f"{machine['nproc']} cores",
+        machine["python"],
+        f"Twisted {machine['twisted']}",
+        *details,
+    ]
+    return f"\n{', '.join(parts)}; wall time {report['wall_seconds']:.0f} s."
+
+
+def load_line(machine: dict[str, Any]) -> str:
+    """The machine's load average at the start and at the end."""
+    return f"load {machine['loadavg_start'][0]:.1f} → {machine['loadavg_end'][0]:.1f}"
+
+
 def write_report(
     kind: str, report: dict[str, Any], table: str, out: Path, *, latest: bool = False
 ) -> Path:

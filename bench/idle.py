@@ -49,7 +49,7 @@ if str(REPO_ROOT) not in sys.path:  # run as ``python bench/idle.py``
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench._ajpbalancer import start_proxy  # noqa: E402  (needs REPO_ROOT on sys.path)
-from bench._report import shown_program, write_report  # noqa: E402  (needs REPO_ROOT on sys.path)
+from bench._report import load_line, machine_line, shown_program, write_report  # noqa: E402  (needs REPO_ROOT on sys.path)
 from bench.protocols import CLK_TCK, _terminate, family_ticks, machine_facts  # noqa: E402
 from tests.integration.proxy import ProxyError, ProxyProcess, free_port  # noqa: E402
 
@@ -559,13 +559,7 @@ def markdown(report: dict[str, Any]) -> str:
         lines += [f"- {p}" for p in report["problems"]]
     else:
         lines.append("Every connection opened, answered, and stayed open through the hold.")
-    machine = report["machine"]
-    lines.append(
-        f"\n{machine['date']}, {machine['cpu_model']}, {machine['nproc']} cores, "
-        f"{machine['python']}, Twisted {machine['twisted']}; "
-        f"load {machine['loadavg_start'][0]:.1f} → {machine['loadavg_end'][0]:.1f}; "
-        f"wall time {report['wall_seconds']:.0f} s."
-    )
+    lines.append(machine_line(report, load_line(report["machine"])))
     return "\n".join(lines) + "\n"
 
 

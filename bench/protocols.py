@@ -54,7 +54,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run as ``python bench/protocols.py``
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench._report import shown_program, size_label, write_report  # noqa: E402  (needs REPO_ROOT on sys.path)
+from bench._report import machine_line, shown_program, size_label, write_report  # noqa: E402  (needs REPO_ROOT on sys.path)
 from tests.integration.apache import (  # noqa: E402  (needs REPO_ROOT on sys.path)
     APACHE_BIN,
     MPM_CONFIG,
@@ -812,12 +812,14 @@ def markdown(report: dict[str, Any]) -> str:
         if not target["available"]:
             reason = " ".join(str(target["reason"]).split())
             lines.append(f"- **{TARGETS[name]}** unavailable: {reason[:400]}")
-    machine = report["machine"]
+    machine, settings = report["machine"], report["settings"]
     lines.append(
-        f"\n{machine['date']}, {machine['cpu_model']}, {machine['nproc']} cores, "
-        f"{machine['python']}, Twisted {machine['twisted']}, {machine['tomcat']}, "
-        f"{machine['apache']}; wrk -t1, {report['settings']['duration']} s per run, "
-        f"{report['settings']['rounds']} round(s); wall time {report['wall_seconds']:.0f} s."
+        machine_line(
+            report,
+            machine["tomcat"],
+            machine["apache"],
+            f"wrk -t1, {settings['duration']} s per run, {settings['rounds']} round(s)",
+        )
     )
     return "\n".join(lines) + "\n"
 

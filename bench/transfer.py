@@ -48,7 +48,7 @@ if str(REPO_ROOT) not in sys.path:  # run as ``python bench/transfer.py``
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench._ajpbalancer import start_proxy as start_ajpbalancer  # noqa: E402
-from bench._report import shown_program, size_label, write_report  # noqa: E402  (needs REPO_ROOT on sys.path)
+from bench._report import load_line, machine_line, shown_program, size_label, write_report  # noqa: E402  (needs REPO_ROOT on sys.path)
 from bench.protocols import (  # noqa: E402  (needs REPO_ROOT on sys.path)
     CLK_TCK,
     _terminate,
@@ -502,12 +502,7 @@ def markdown(report: dict[str, Any]) -> str:
     else:
         lines.append(f"All checksums equal; every proxy's peak RSS < {bound} MiB.")
     machine = report["machine"]
-    lines.append(
-        f"\n{machine['date']}, {machine['cpu_model']}, {machine['nproc']} cores, "
-        f"{machine['python']}, Twisted {machine['twisted']}, {machine['tomcat']}; "
-        f"load {machine['loadavg_start'][0]:.1f} → {machine['loadavg_end'][0]:.1f}; "
-        f"wall time {report['wall_seconds']:.0f} s."
-    )
+    lines.append(machine_line(report, machine["tomcat"], load_line(machine)))
     return "\n".join(lines) + "\n"
 
 
