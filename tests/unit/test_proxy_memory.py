@@ -74,26 +74,18 @@ def test_balancer_spreads_requests_by_loadfactor() -> None:
     assert hosts == ["127.0.0.3", "127.0.0.2", "127.0.0.3", "127.0.0.3"] * 2
 
 
-def test_no_matching_rule_gives_404_and_nothing_reaches_a_member() -> None:
+@pytest.mark.parametrize(
+    "target",
+    [
+        pytest.param(b"/elsewhere", id="no-matching-rule"),
+        pytest.param(b"/static/a.css", id="excluded-path"),
+        pytest.param(b"/app/../static/x", id="dot-segments-cannot-escape-a-prefix-rule"),
+    ],
+)
+def test_unrouted_path_gives_404_and_nothing_reaches_a_member(target: bytes) -> None:
     h = Harness()
     proto, client = h.client()
-    proto.dataReceived(b"GET /elsewhere HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert client.value().startswith(b"HTTP/1.1 404 ")
-    assert h.reactor.tcpClients == []
-
-
-def test_excluded_path_gives_404() -> None:
-    h = Harness()
-    proto, client = h.client()
-    proto.dataReceived(b"GET /static/a.css HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert client.value().startswith(b"HTTP/1.1 404 ")
-    assert h.reactor.tcpClients == []
-
-
-def test_dot_segments_cannot_escape_a_prefix_rule() -> None:
-    h = Harness()
-    proto, client = h.client()
-    proto.dataReceived(b"GET /app/../static/x HTTP/1.1\r\nHost: x\r\n\r\n")
+    proto.dataReceived(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
     assert client.value().startswith(b"HTTP/1.1 404 ")
     assert h.reactor.tcpClients == []
 
