@@ -18,7 +18,7 @@ from ajpbalancer.ajp import (
     SendHeaders,
     ServerConnection,
 )
-from tests.unit.proxyharness import Harness, Member, without_date
+from tests.unit.proxyharness import Harness, Member, Transport, without_date
 
 GET = b"GET /app/x?q=1 HTTP/1.1\r\nHost: www.example\r\nAccept: */*\r\n\r\n"
 
@@ -53,6 +53,14 @@ class Container:
         )
         if reuse:
             self.codec.start_next_cycle()
+
+
+def get_sent(params: str = "") -> tuple[Harness, Transport, Container]:
+    """A proxy with an AJP member, a client whose GET reached the scripted container."""
+    h = ajp_harness(params)
+    proto, client = h.client()
+    proto.dataReceived(GET)
+    return h, client, Container(h.accept_member())
 
 
 def forward(events: list[object]) -> ForwardRequest:
@@ -91,10 +99,7 @@ def test_repeated_request_headers_are_joined_for_ajp() -> None:
 
 
 def test_response_streams_to_client_with_its_headers_and_a_regenerated_reason() -> None:
-    h = ajp_harness()
-    proto, client = h.client()
-    proto.dataReceived(GET)
-    tomcat = Container(h.accept_member())
+    _, client, tomcat = get_sent()
     tomcat.received()
     tomcat.send(
         SendHeaders(
@@ -241,20 +246,14 @@ def test_cping_precedes_the_request_when_ping_is_set() -> None:
 
 
 def test_unanswered_cping_gives_503_and_drops_the_connection() -> None:
-    h = ajp_harness("ping=500ms")
-    proto, client = h.client()
-    proto.dataReceived(GET)
-    tomcat = Container(h.accept_member())
+    h, client, tomcat = get_sent("ping=500ms")
     h.reactor.advance(0.6)
     assert client.value().startswith(b"HTTP/1.1 503 ")
     assert tomcat.member.transport.aborted
 
 
 def test_malformed_packet_gives_502_and_discards_the_connection() -> None:
-    h = ajp_harness()
-    proto, client = h.client()
-    proto.dataReceived(GET)
-    tomcat = Container(h.accept_member())
+    _, client, tomcat = get_sent()
     tomcat.received()
     tomcat.member.reply(b"AB\x00\x01\x77")  # unknown message type
     assert client.value().startswith(b"HTTP/1.1 502 ")
@@ -262,10 +261,7 @@ def test_malformed_packet_gives_502_and_discards_the_connection() -> None:
 
 
 def test_second_send_headers_after_the_response_began_closes_the_client() -> None:
-    h = ajp_harness()
-    proto, client = h.client()
-    proto.dataReceived(GET)
-    tomcat = Container(h.accept_member())
+    _, client, tomcat = get_sent()
     tomcat.received()
     headers = SendHeaders(status=200, reason=b"200", headers=())
     tomcat.send(headers, SendBodyChunk(data=b"part"))
@@ -278,10 +274,7 @@ def test_second_send_headers_after_the_response_began_closes_the_client() -> Non
 
 
 def test_body_beyond_content_length_is_a_protocol_error() -> None:
-    h = ajp_harness()
-    proto, client = h.client()
-    proto.dataReceived(GET)
-    tomcat = Container(h.accept_member())
+    _, client, tomcat = get_sent()
     tomcat.received()
     tomcat.send(
         SendHeaders(status=200, reason=b"200", headers=((b"Content-Length", b"2"),)),
@@ -292,10 +285,7 @@ def test_body_beyond_content_length_is_a_protocol_error() -> None:
 
 
 def test_end_response_short_of_content_length_closes_the_client() -> None:
-    h = ajp_harness()
-    proto, client = h.client()
-    proto.dataReceived(GET)
-    tomcat = Container(h.accept_member())
+    _, client, tomcat = get_sent()
     tomcat.received()
     tomcat.send(
         SendHeaders(status=200, reason=b"200", headers=((b"Content-Length", b"10"),)),
@@ -306,10 +296,7 @@ def test_end_response_short_of_content_length_closes_the_client() -> None:
 
 
 def test_member_closing_mid_response_closes_the_client() -> None:
-    h = ajp_harness()
-    proto, client = h.client()
-    proto.dataReceived(GET)
-    tomcat = Container(h.accept_member())
+    _, client, tomcat = get_sent()
     tomcat.received()
     tomcat.send(SendHeaders(status=200, reason=b"200", headers=()), SendBodyChunk(data=b"x"))
     tomcat.member.transport.peer_closes()
@@ -317,10 +304,7 @@ def test_member_closing_mid_response_closes_the_client() -> None:
 
 
 def test_silent_member_gives_504() -> None:
-    h = ajp_harness("timeout=5")
-    proto, client = h.client()
-    proto.dataReceived(GET)
-    tomcat = Container(h.accept_member())
+    h, client, tomcat = get_sent("timeout=5")
     h.reactor.advance(6)
     assert client.value().startswith(b"HTTP/1.1 504 ")
     assert tomcat.member.transport.aborted
@@ -361,10 +345,7 @@ def test_a_bigger_packet_size_carries_the_same_headers() -> None:
 
 
 def test_slow_client_pauses_the_ajp_member_and_reuse_resumes_it() -> None:
-    h = ajp_harness()
-    proto, client = h.client()
-    proto.dataReceived(GET)
-    tomcat = Container(h.accept_member())
+    _, client, tomcat = get_sent()
     tomcat.received()
     tomcat.send(SendHeaders(status=200, reason=b"200", headers=()), SendBodyChunk(data=b"a"))
     assert client.producer is not None
