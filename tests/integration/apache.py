@@ -649,6 +649,10 @@ ProxyStatus On
             os.killpg(process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=STOP_TIMEOUT)
+        # The children die of the same SIGKILL, but asynchronously: wait (bounded) for them.
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while group_members(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
         for path in shm:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
@@ -723,6 +727,21 @@ ProxyStatus On
             min_count,
             timeout,
         )
+
+
+def group_members(pgid: int) -> list[int]:
+    """PIDs of the live (not zombie) processes in process group `pgid` (from /proc)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            stat = (entry / "stat").read_text()
+            # pid (comm) state ppid pgrp ...: comm may hold blanks, split after the ')'
+            fields = stat.rsplit(")", 1)[1].split()
+            if fields[0] != "Z" and int(fields[2]) == pgid:
+                pids.append(int(entry.name))
+    return pids
 
 
 def posix_shm_of(pid: int) -> set[Path]:

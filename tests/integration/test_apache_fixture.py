@@ -61,7 +61,6 @@ matters to the tests.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import os
@@ -73,7 +72,15 @@ from typing import Any
 
 import pytest
 
-from .apache import Apache, ApacheError, ajp_balancer, ajp_proxy, http_proxy, posix_shm_of
+from .apache import (
+    Apache,
+    ApacheError,
+    ajp_balancer,
+    ajp_proxy,
+    group_members,
+    http_proxy,
+    posix_shm_of,
+)
 from .certs import make_cert
 from .tomcat import Tomcat
 
@@ -125,21 +132,6 @@ def raw_exchange(apache: Apache, request: bytes) -> bytes:
         while chunk := sock.recv(65536):
             chunks.append(chunk)
     return b"".join(chunks)
-
-
-def group_members(pgid: int) -> list[int]:
-    """PIDs of the live processes in process group `pgid` (from /proc)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            stat = (entry / "stat").read_text()
-            # pid (comm) state ppid pgrp ...: comm may hold blanks, split after the ')'
-            fields = stat.rsplit(")", 1)[1].split()
-            if fields[0] != "Z" and int(fields[2]) == pgid:
-                pids.append(int(entry.name))
-    return pids
 
 
 # --- the fixture itself -------------------------------------------------------------------
