@@ -36,6 +36,8 @@ COLORS = {
     "ajpbalancer-ajp": "#0b3d91",
     "apache-http": "#ff9f4a",
     "apache-ajp": "#d62728",
+    "nginx": "#17becf",
+    "haproxy": "#9467bd",
     "twisted-proxy": "#2ca02c",
 }
 
@@ -100,15 +102,15 @@ def plot(report: dict[str, Any], out: Path) -> None:
             ax.grid(axis="y", alpha=0.3)
             ax.set_axisbelow(True)
     handles, names = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="lower center", ncol=min(len(names), 3), fontsize="small")
+    fig.legend(handles, names, loc="lower center", ncol=min(len(names), 4), fontsize="small")
     unavailable = [
         f"{t['label']}: unavailable" for t in report["targets"].values() if not t["available"]
     ]
     machine = report["machine"]
     settings = report["settings"]
     fig.suptitle(
-        "Tomcat behind ajpbalancer, Apache httpd and Twisted's proxy (one run, targets "
-        "alternating)\n"
+        "Tomcat behind ajpbalancer, Apache httpd, nginx, HAProxy and Twisted's proxy "
+        "(one run, targets alternating)\n"
         f"{machine['date']} · {machine['cpu_model']} · {machine['nproc']} cores · "
         f"{machine['python']} · Twisted {machine['twisted']} · {machine['apache']} · "
         f"{settings['duration']} s per run"

@@ -1,25 +1,30 @@
-"""Protocol comparison benchmark: one Tomcat reached directly and through six proxies.
+"""Protocol comparison benchmark: one Tomcat reached directly and through five proxies.
 
 In one run this starts one Tomcat 10 node on 127.0.0.2 (the integration tests' fixture,
 with its access log off and the JVM's full JIT on) and, in front of it:
 
-=================== ==========================================================
-``tomcat``          Tomcat direct over HTTP (the 1.00 of every ratio)
+==================== =========================================================
+``tomcat``           Tomcat direct over HTTP (the 1.00 of every ratio)
 ``ajpbalancer-http`` ajpbalancer, ``ProxyPass / http://127.0.0.2:PORT/``
-``ajpbalancer-ajp`` ajpbalancer, ``ProxyPass / ajp://127.0.0.2:AJPPORT/``
-``apache-http``     Apache httpd 2.4 mod_proxy_http (event MPM)
-``apache-ajp``      Apache httpd 2.4 mod_proxy_ajp
-``twisted-proxy``   Twisted's own ``ReverseProxyResource`` over HTTP, the floor
-=================== ==========================================================
+``ajpbalancer-ajp``  ajpbalancer, ``ProxyPass / ajp://127.0.0.2:AJPPORT/``
+``apache-http``      Apache httpd 2.4 mod_proxy_http (event MPM, 2 children)
+``apache-ajp``       Apache httpd 2.4 mod_proxy_ajp (the 1.00 of "vs Apache AJP")
+``nginx``            nginx over HTTP/1.1, one worker process, member keep-alive
+``haproxy``          HAProxy ``mode http``, one thread, ``http-reuse always``
+``twisted-proxy``    Twisted's own ``ReverseProxyResource`` over HTTP, the floor
+==================== =========================================================
+
+Seven proxy targets in all: nginx and HAProxy speak no AJP, so they proxy to Tomcat's
+HTTP connector only.
 
 For every (concurrency, body size) cell it runs ``wrk -t1 -cC -dDs --latency`` against
 each target in turn (a short warm-up first; the starting target rotates from cell to
 cell), so that the noise of a shared machine falls on all targets alike. It records
 requests/s, latency percentiles, errors, the proxy's CPU time per request (utime+stime
 of the proxy's processes from ``/proc``, delta over the run, divided by the requests),
-its RSS, and Tomcat's and wrk's CPU time too. A target that cannot start or does not
-answer correctly (ajp:// before AJP members land) is reported as unavailable, with the
-reason, and the others carry on.
+its RSS, and Tomcat's and wrk's CPU time too. A target that cannot start (nginx or
+HAProxy not installed) or does not answer correctly (ajp:// before AJP members land) is
+reported as unavailable, with the reason, and the others carry on.
 
 Results: ``OUT/protocols-STAMP.json`` (every raw figure and the machine's facts),
 ``OUT/protocols-STAMP.md`` (the table printed on stdout), ``OUT/latest.json`` pointing
@@ -31,10 +36,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import grp
 import http.client
 import importlib.metadata
 import os
 import platform
+import pwd
 import re
 import resource
 import shutil
@@ -61,6 +68,7 @@ from tests.integration.apache import (  # noqa: E402  (needs REPO_ROOT on sys.pa
     Apache,
     ApacheError,
     ajp_proxy,
+    group_members,
     http_proxy,
 )
 from tests.integration.proxy import ProxyError, ProxyProcess, free_port  # noqa: E402
@@ -79,6 +87,8 @@ TARGETS: dict[str, str] = {
     "ajpbalancer-ajp": "ajpbalancer → AJP",
     "apache-http": "Apache mod_proxy_http",
     "apache-ajp": "Apache mod_proxy_ajp",
+    "nginx": "nginx → HTTP (1 worker)",
+    "haproxy": "HAProxy → HTTP (1 thread)",
     "twisted-proxy": "Twisted ReverseProxyResource",
 }
 """Target names (for ``--targets``) and their labels, in the order of the tables."""
@@ -110,6 +120,16 @@ PROBE_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
 LISTEN_BACKLOG = 511
 """Apache's ListenBacklog default, given to the Python proxies too (Twisted's is 50)."""
+
+NGINX_BIN = Path(os.environ.get("AJPB_NGINX_BIN", "/usr/sbin/nginx"))
+HAPROXY_BIN = Path(os.environ.get("AJPB_HAPROXY_BIN", "/usr/sbin/haproxy"))
+"""The binaries of the Debian packages ``nginx`` and ``haproxy``."""
+MEMBER_KEEPALIVE = 64
+"""Idle member connections nginx keeps (``keepalive``): the highest default concurrency,
+so that no run at up to 64 connections closes member connections it will want again."""
+KEEPALIVE_REQUESTS = 1_000_000
+"""nginx's cap on requests per client and per member connection (its default, 1000):
+none in practice, as Apache's ``MaxKeepAliveRequests 0`` and Tomcat's ``-1``."""
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -558,6 +578,237 @@ def start_twisted_proxy(
     target.available = True
 
 
+def stop_group(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> None:
+    """SIGTERM `process` (by its PID), SIGKILL its process group after `timeout` s, reap it.
+
+    For a server started in a session of its own, its workers in the group its PID
+    names: nginx's master stops its workers on SIGTERM and exits after them. Workers
+    a master that died left behind are killed too (while a process is in the group,
+    the group's number names no other process).
+    """
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=timeout)
+    if group_members(process.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def unprivileged_user(*names: str) -> tuple[str, str] | None:
+    """(user, group) for a server's ``user`` setting: the first of `names` that exists.
+
+    None unless this runs as root: only a master started as root can drop to another
+    user (nginx ignores the setting otherwise, with a warning, and HAProxy refuses it).
+    """
+    if os.geteuid() != 0:
+        return None
+    for name in names:
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            continue
+        try:
+            return name, grp.getgrgid(entry.pw_gid).gr_name
+        except KeyError:
+            continue
+    return None
+
+
+def nginx_config(port: int, member: str, directory: Path) -> str:
+    """nginx as a reverse proxy of `member` (``HOST:PORT``), everything in `directory`.
+
+    One worker process (the master only starts it and stops it), member connections kept
+    alive (HTTP/1.1, ``Connection`` cleared, `MEMBER_KEEPALIVE` idle ones kept), no cap
+    on requests per connection worth the name, no access log, and no temporary files for
+    answers (``proxy_max_temp_file_size 0``: a body that outgrows the buffers waits for
+    the client, as in the other proxies, instead of going to disk). Workers run as
+    ``www-data`` (or ``nobody``) when started as root.
+    """
+    user = unprivileged_user("www-data", "nobody")
+    drop = f"user {user[0]} {user[1]};\n" if user else ""
+    temp = "\n".join(
+        f"    {kind}_temp_path {directory / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    return (
+        "# Written by bench/protocols.py\n"
+        f"{drop}"
+        "daemon off;\n"
+        "master_process on;\n"
+        "worker_processes 1;\n"
+        f"pid {directory / 'nginx.pid'};\n"
+        f"error_log {directory / 'error.log'} warn;\n"
+        "\n"
+        "events {\n"
+        "    worker_connections 1024;\n"
+        "}\n"
+        "\n"
+        "http {\n"
+        "    access_log off;\n"
+        f"{temp}\n"
+        f"    keepalive_requests {KEEPALIVE_REQUESTS};\n"
+        "    keepalive_timeout 60s;\n"
+        "\n"
+        "    upstream tomcat {\n"
+        f"        server {member};\n"
+        f"        keepalive {MEMBER_KEEPALIVE};\n"
+        f"        keepalive_requests {KEEPALIVE_REQUESTS};\n"
+        "        keepalive_timeout 60s;\n"
+        "    }\n"
+        "\n"
+        "    server {\n"
+        f"        listen 127.0.0.1:{port} backlog={LISTEN_BACKLOG};\n"
+        "        location / {\n"
+        "            proxy_pass http://tomcat;\n"
+        "            proxy_http_version 1.1;\n"
+        '            proxy_set_header Connection "";\n'
+        "            proxy_max_temp_file_size 0;\n"
+        "        }\n"
+        "    }\n"
+        "}\n"
+    )
+
+
+def haproxy_config(port: int, member: str) -> str:
+    """HAProxy in ``mode http`` in front of `member` (``HOST:PORT``): one thread, no log.
+
+    Client and member connections kept alive; ``http-reuse always`` lets any request use
+    an idle member connection, as nginx's ``keepalive``, Apache's and ajpbalancer's pools
+    do (``safe``, the default, keeps each client connection's first request off them).
+    Drops to the user ``haproxy`` (or ``nobody``) when started as root.
+    """
+    user = unprivileged_user("haproxy", "nobody")
+    drop = f"    user {user[0]}\n    group {user[1]}\n" if user else ""
+    return (
+        "# Written by bench/protocols.py\n"
+        "global\n"
+        "    nbthread 1\n"
+        "    maxconn 4096\n"
+        f"{drop}"
+        "\n"
+        "defaults\n"
+        "    mode http\n"
+        "    no log\n"
+        "    option http-keep-alive\n"
+        "    timeout connect 5s\n"
+        "    timeout client 60s\n"
+        "    timeout server 60s\n"
+        "    timeout http-request 10s\n"
+        "    timeout http-keep-alive 60s\n"
+        "\n"
+        "frontend bench\n"
+        f"    bind 127.0.0.1:{port} backlog {LISTEN_BACKLOG}\n"
+        "    default_backend tomcat\n"
+        "\n"
+        "backend tomcat\n"
+        "    http-reuse always\n"
+        f"    server tomcat {member}\n"
+    )
+
+
+def start_nginx(target: Target, tomcat: Tomcat, stack: contextlib.ExitStack) -> None:
+    """Start nginx in the foreground (its master and one worker) in front of Tomcat's HTTP."""
+
+    def configure(port: int, directory: Path) -> tuple[list[str], Path]:
+        config = directory / "nginx.conf"
+        config.write_text(nginx_config(port, f"{tomcat.address}:{tomcat.http_port}", directory))
+        # -e: the error log from the start, before the config names it (not /var/log).
+        error_log = directory / "error.log"
+        cmd = [str(NGINX_BIN), "-p", f"{directory}/", "-c", str(config), "-e", str(error_log)]
+        return cmd, config
+
+    start_server(target, NGINX_BIN, "nginx", configure, stack)
+
+
+def start_haproxy(target: Target, tomcat: Tomcat, stack: contextlib.ExitStack) -> None:
+    """Start HAProxy in the foreground (``-db``: one process) in front of Tomcat's HTTP."""
+
+    def configure(port: int, directory: Path) -> tuple[list[str], Path]:
+        config = directory / "haproxy.cfg"
+        config.write_text(haproxy_config(port, f"{tomcat.address}:{tomcat.http_port}"))
+        return [str(HAPROXY_BIN), "-db", "-f", str(config)], config
+
+    start_server(target, HAPROXY_BIN, "haproxy", configure, stack)
+
+
+def start_server(
+    target: Target,
+    binary: Path,
+    package: str,
+    configure: Callable[[int, Path], tuple[list[str], Path]],
+    stack: contextlib.ExitStack,
+) -> None:
+    """Start a proxy server that is not Python (nginx, HAProxy); unavailable if it cannot.
+
+    It gets a temporary directory of its own (config, logs, pid and temporary files,
+    readable by the user its workers may drop to), where ``configure(port, directory)``
+    writes its config for 127.0.0.1:`port` and returns its command line and the config
+    file. It runs in the foreground, in a session of its own (its workers in its process
+    group: `stop_group`), stdout and stderr to ``console.log``; tried again on a fresh
+    port if another process took the one chosen meanwhile.
+    """
+    if not os.access(binary, os.X_OK):
+        target.disable(f"not installed: {binary} missing (apt install {package})")
+        return
+    directory = Path(tempfile.mkdtemp(prefix=f"ajpb-bench-{target.name}-"))
+    stack.callback(shutil.rmtree, directory, True)
+    directory.chmod(0o755)
+
+    def log_tail() -> str:
+        logs = sorted(directory.glob("*.log"))
+        return _tail("\n".join(path.read_text(errors="replace") for path in logs))
+
+    error = ""
+    for _ in range(START_ATTEMPTS):
+        for old in directory.glob("*.log"):
+            old.unlink()
+        port = free_port()
+        cmd, config = configure(port, directory)
+        with (directory / "console.log").open("wb") as console:
+            process = subprocess.Popen(
+                cmd,
+                cwd=directory,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own process group: its workers go with it
+            )
+        stack.callback(stop_group, process)
+        try:
+            wait_listening(port, process)
+        except RuntimeError as exc:
+            stop_group(process)
+            error = f"{exc}: {log_tail()}"
+            if "in use" in error:
+                continue
+            break
+        _attach_server(target, process, port, config.read_text(), log_tail)
+        return
+    target.disable(f"did not start: {error}")
+
+
+def _attach_server(
+    target: Target,
+    process: subprocess.Popen[bytes],
+    port: int,
+    config: str,
+    log_tail: Callable[[], str],
+) -> None:
+    """Point `target` at a started server listening on 127.0.0.1:`port`."""
+    target.base_url = f"http://127.0.0.1:{port}"
+    target.proxy_pid = process.pid
+    target.alive = lambda: process.poll() is None
+    target.log_tail = log_tail
+    target.details["config"] = config
+    target.available = True
+
+
 def probe(target: Target, sizes: Sequence[int]) -> None:
     """GET every size once through `target`: 200 and exactly that many bytes, else unavailable."""
     host, _, port = target.base_url.removeprefix("http://").partition(":")
@@ -813,11 +1064,12 @@ def markdown(report: dict[str, Any]) -> str:
             reason = " ".join(str(target["reason"]).split())
             lines.append(f"- **{TARGETS[name]}** unavailable: {reason[:400]}")
     machine, settings = report["machine"], report["settings"]
+    servers = [machine["tomcat"], machine["apache"]]
+    servers += [machine[name] for name in ("nginx", "haproxy") if name in report["targets"]]
     lines.append(
         machine_line(
             report,
-            machine["tomcat"],
-            machine["apache"],
+            *servers,
             f"wrk -t1, {settings['duration']} s per run, {settings['rounds']} round(s)",
         )
     )
@@ -924,6 +1176,17 @@ def machine_facts() -> dict[str, Any]:
             _command_output([str(APACHE_BIN), "-v"]),
             "Apache (version unknown)",
         ),
+        "nginx": _first_match(
+            r"nginx version:\s*(.+)$",
+            _command_output([str(NGINX_BIN), "-v"]),
+            "nginx (version unknown)",
+        ),
+        "haproxy": "HAProxy "
+        + _first_match(
+            r"^HAProxy version (\S+)",
+            _command_output([str(HAPROXY_BIN), "-v"]),
+            "(version unknown)",
+        ),
         "wrk": _first_match(r"^(wrk \S+)", _command_output(["wrk", "-v"]), "wrk"),
         "loadavg_start": os.getloadavg(),
     }
@@ -958,8 +1221,8 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
     """The command line as `Settings` (explicit flags win over ``--quick``)."""
     parser = argparse.ArgumentParser(
         prog="python -m bench.protocols",
-        description="Tomcat direct vs ajpbalancer (HTTP, AJP) vs Apache httpd vs Twisted's "
-        "proxy, with wrk, in one run. See bench/README.md.",
+        description="Tomcat direct vs ajpbalancer (HTTP, AJP) vs Apache httpd (HTTP, AJP), "
+        "nginx, HAProxy and Twisted's proxy, with wrk, in one run. See bench/README.md.",
     )
     parser.add_argument(
         "--duration", type=int, help=f"seconds per run (default {DEFAULT_DURATION})"
@@ -1088,6 +1351,10 @@ def start_targets(
             start_apache(target, http_proxy(tomcat.http_url, path="/"), stack)
         elif name == "apache-ajp":
             start_apache(target, ajp_proxy(tomcat.ajp_url, path="/"), stack)
+        elif name == "nginx":
+            start_nginx(target, tomcat, stack)
+        elif name == "haproxy":
+            start_haproxy(target, tomcat, stack)
         elif name == "twisted-proxy":
             start_twisted_proxy(target, tomcat, workdir, stack)
 

@@ -1,8 +1,9 @@
 """The protocol benchmark (``bench/protocols.py``) runs end to end and reports figures.
 
-A one-second run against Tomcat direct and ajpbalancer over HTTP only: it proves the
-script starts and stops its processes, drives wrk, parses its output and measures the
-proxy's CPU, not how fast anything is.
+One-second runs at 4 connections: against Tomcat direct and ajpbalancer over HTTP, and
+against Tomcat direct, nginx and HAProxy (the configs the benchmark writes for them).
+They prove the script starts and stops its processes, drives wrk, parses its output and
+measures each proxy's CPU, not how fast anything is.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_quick_benchmark_reports_requests_and_proxy_cpu(tmp_path: Path) -> None:
-    """Both targets served requests without errors, and the proxy's CPU/request is known."""
+def run_quick_benchmark(targets: str, out: Path) -> tuple[dict[str, Any], str]:
+    """Run a one-second benchmark of `targets` (100 B, 4 connections); its report and stdout."""
     result = subprocess.run(
         [
             sys.executable,
@@ -29,9 +31,9 @@ def test_quick_benchmark_reports_requests_and_proxy_cpu(tmp_path: Path) -> None:
             "--sizes",
             "100",
             "--targets",
-            "tomcat,ajpbalancer-http",
+            targets,
             "--out",
-            str(tmp_path),
+            str(out),
         ],
         cwd=REPO_ROOT,
         capture_output=True,
@@ -40,7 +42,13 @@ def test_quick_benchmark_reports_requests_and_proxy_cpu(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    report = json.loads((tmp_path / "latest.json").read_text())
+    report: dict[str, Any] = json.loads((out / "latest.json").read_text())
+    return report, result.stdout
+
+
+def test_quick_benchmark_reports_requests_and_proxy_cpu(tmp_path: Path) -> None:
+    """Both targets served requests without errors, and the proxy's CPU/request is known."""
+    report, stdout = run_quick_benchmark("tomcat,ajpbalancer-http", tmp_path)
     assert report["targets"]["tomcat"]["available"]
     assert report["targets"]["ajpbalancer-http"]["available"], report["targets"]
     [cell] = report["cells"]
@@ -51,4 +59,30 @@ def test_quick_benchmark_reports_requests_and_proxy_cpu(tmp_path: Path) -> None:
     assert tomcat["errors"] == proxy["errors"] == 0
     assert proxy["proxy_cpu_us_per_request"] > 0
     assert proxy["proxy_rss_kib"] > 0
-    assert "| ajpbalancer → HTTP |" in result.stdout
+    assert "| ajpbalancer → HTTP |" in stdout
+
+
+def test_quick_benchmark_of_nginx_and_haproxy(tmp_path: Path) -> None:
+    """nginx and HAProxy start from the configs written, proxy without errors, and are
+    measured as their whole process family: nginx's master and its one worker, HAProxy's
+    one process. Missing packages fail this test (``scripts/test`` installs them)."""
+    report, stdout = run_quick_benchmark("tomcat,nginx,haproxy", tmp_path)
+    for name in ("tomcat", "nginx", "haproxy"):
+        assert report["targets"][name]["available"], report["targets"][name]
+    assert "worker_processes 1;" in report["targets"]["nginx"]["config"]
+    assert "nbthread 1" in report["targets"]["haproxy"]["config"]
+    [cell] = report["cells"]
+    for name in ("tomcat", "nginx", "haproxy"):
+        entry = cell["results"][name]
+        assert entry["rps"] > 0, name
+        assert entry["errors"] == 0, name
+        assert not entry["short_bodies"], name
+    for name in ("nginx", "haproxy"):
+        entry = cell["results"][name]
+        assert entry["proxy_cpu_us_per_request"] > 0, name
+        assert entry["proxy_rss_kib"] > 0, name
+    processes = {r["target"]: r["proxy_processes"] for r in report["runs"]}
+    assert processes["nginx"] == 2
+    assert processes["haproxy"] == 1
+    assert "| nginx → HTTP (1 worker) |" in stdout
+    assert "| HAProxy → HTTP (1 thread) |" in stdout
