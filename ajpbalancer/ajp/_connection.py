@@ -151,10 +151,15 @@ class _Connection:
                 self._state = state
                 return [ConnectionClosed()]
             events: list[Event] = []
+            decode = self._decode
+            received = self._received
+            transitions = TRANSITIONS
             for payload in self._buffer.feed(data):
-                event = self._decode(payload)
-                new_state = self._next_state(event)
-                keep = self._received(event)
+                event = decode(payload)
+                new_state = transitions.get((self._state, type(event)))
+                if new_state is None:
+                    new_state = self._next_state(event)  # raises, naming the pair
+                keep = received(event)
                 self._state = new_state
                 if keep:
                     events.append(event)

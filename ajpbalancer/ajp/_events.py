@@ -20,7 +20,10 @@ from ajpbalancer.ajp._errors import LocalProtocolError
 
 Headers = tuple[tuple[bytes, bytes], ...]
 
-_TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_TOKEN_BYTE = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
+_TOKEN: Final = re.compile(_TOKEN_BYTE + rb"+")
+# Tokens joined with LF (which no token contains): all of them valid in one match.
+_TOKENS: Final = re.compile(_TOKEN_BYTE + rb"+(?:\n" + _TOKEN_BYTE + rb"+)*")
 _VERSION: Final = re.compile(rb"HTTP/[0-9]\.[0-9]")
 _DIGITS: Final = re.compile(rb"[0-9]+")
 # A field value / reason phrase / free text: no control characters except TAB, no DEL.
@@ -31,6 +34,9 @@ _URI_BAD: Final = re.compile(rb"[\x00-\x20\x7f?]")
 _VISIBLE_BAD: Final = re.compile(rb"[\x00-\x20\x7f]")
 # A PEM certificate (chain): lines, so CR, LF and TAB are allowed; no other controls.
 _PEM_BAD: Final = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+_ONLY_BYTES: Final = {bytes}
 
 
 def _bytes(name: str, value: object) -> bytes:
@@ -121,56 +127,131 @@ class ForwardRequest(Event):
     _body_length: int | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if _TOKEN.fullmatch(_bytes("method", self.method)) is None:
-            raise LocalProtocolError(f"invalid method {self.method!r}")
-        if _VERSION.fullmatch(_bytes("protocol", self.protocol)) is None:
-            raise LocalProtocolError(f"invalid protocol {self.protocol!r}")
-        uri = _bytes("uri", self.uri)
-        if not (uri.startswith(b"/") or uri == b"*") or _URI_BAD.search(uri) is not None:
-            raise LocalProtocolError(
-                f"uri must be a path starting with '/' (or '*'), without a query, spaces "
-                f"or control bytes: {uri!r}"
-            )
-        _check("remote_addr", self.remote_addr, _VISIBLE_BAD)
-        _check_optional("remote_host", self.remote_host, _VISIBLE_BAD)
-        _check("server_name", self.server_name, _VISIBLE_BAD)
-        _uint16("server_port", self.server_port)
-        if not isinstance(self.is_ssl, bool):
-            raise LocalProtocolError(f"is_ssl must be a bool, not {self.is_ssl!r}")
-        object.__setattr__(self, "headers", _headers("headers", self.headers))
-        for name in ("secret", "remote_user", "auth_type", "jvm_route"):
-            _check_optional(name, getattr(self, name), _TEXT_BAD)
-        _check_optional("query_string", self.query_string, _VISIBLE_BAD)
-        _check_optional("ssl_cert", self.ssl_cert, _PEM_BAD)
-        _check_optional("ssl_cipher", self.ssl_cipher, _VISIBLE_BAD)
-        _check_optional("ssl_session", self.ssl_session, _VISIBLE_BAD)
-        if self.ssl_key_size is not None:
-            _uint16("ssl_key_size", self.ssl_key_size)
-        if not self.is_ssl and (
-            self.ssl_cert is not None
-            or self.ssl_cipher is not None
-            or self.ssl_session is not None
-            or self.ssl_key_size is not None
-        ):
-            raise LocalProtocolError("ssl_cert, ssl_cipher, ssl_session, ssl_key_size need is_ssl")
-        attributes = self.request_attributes
-        if not isinstance(attributes, (tuple, list)):
-            raise LocalProtocolError("request_attributes must be a tuple of (name, value) pairs")
-        attributes = tuple(attributes)
-        for pair in attributes:
-            if not isinstance(pair, tuple) or len(pair) != 2:
-                raise LocalProtocolError("request_attributes must be (name, value) pairs")
-            aname, avalue = pair
-            if not _bytes("a request attribute name", aname) or _VISIBLE_BAD.search(aname):
-                raise LocalProtocolError(f"invalid request attribute name {aname!r}")
-            _check(f"request attribute {aname!r}", avalue, _TEXT_BAD)
-        object.__setattr__(self, "request_attributes", attributes)
+        if not _forward_request_ok(self):
+            _check_forward_request(self)
         object.__setattr__(self, "_body_length", _body_length(self.headers))
 
     @property
     def body_length(self) -> int | None:
         """Bytes of request body: the Content-Length, 0 without one, None if chunked."""
         return self._body_length
+
+
+def _forward_request_ok(r: ForwardRequest) -> bool:
+    """True if every field of ``r`` is valid, found with a few joined checks.
+
+    This is every AJP request's hot path: the fields are checked in groups (one type
+    check, one regex per kind of field over the joined values) instead of one by one.
+    The byte classes of the checks allow no separator character, so a joined value is
+    clean exactly when each part is. False says only that something is off: the caller
+    then runs `_check_forward_request`, which names it (or, for lists given where tuples
+    are expected, accepts them).
+    """
+    headers = r.headers
+    attributes = r.request_attributes
+    port = r.server_port
+    if (
+        type(headers) is not tuple
+        or type(attributes) is not tuple
+        or type(port) is not int
+        or not 0 <= port <= 0xFFFF
+        or type(r.is_ssl) is not bool
+    ):
+        return False
+    method, protocol, uri = r.method, r.protocol, r.uri
+    visible = [r.remote_addr, r.server_name]
+    text: list[bytes] = []
+    names: list[bytes] = []
+    for optional in (r.remote_host, r.query_string, r.ssl_cipher, r.ssl_session):
+        if optional is not None:
+            visible.append(optional)
+    for optional in (r.secret, r.remote_user, r.auth_type, r.jvm_route):
+        if optional is not None:
+            text.append(optional)
+    for pair in headers:
+        if type(pair) is not tuple or len(pair) != 2:
+            return False
+        names.append(pair[0])
+        text.append(pair[1])
+    for pair in attributes:
+        if type(pair) is not tuple or len(pair) != 2 or not pair[0]:
+            return False
+        visible.append(pair[0])
+        text.append(pair[1])
+    cert = r.ssl_cert
+    key_size = r.ssl_key_size
+    if (
+        set(map(type, (method, protocol, uri, *visible, *text, *names))) != _ONLY_BYTES
+        or (cert is not None and type(cert) is not bytes)
+        or (key_size is not None and (type(key_size) is not int or not 0 <= key_size <= 0xFFFF))
+    ):
+        return False
+    if not r.is_ssl and (
+        cert is not None
+        or r.ssl_cipher is not None
+        or r.ssl_session is not None
+        or key_size is not None
+    ):
+        return False
+    return (
+        _TOKEN.fullmatch(method) is not None
+        and _VERSION.fullmatch(protocol) is not None
+        and (uri.startswith(b"/") or uri == b"*")
+        and _URI_BAD.search(uri) is None
+        and _VISIBLE_BAD.search(b"".join(visible)) is None
+        and _TEXT_BAD.search(b"".join(text)) is None
+        and (not names or _TOKENS.fullmatch(b"\n".join(names)) is not None)
+        and (cert is None or _PEM_BAD.search(cert) is None)
+    )
+
+
+def _check_forward_request(r: ForwardRequest) -> None:
+    """Every field of ``r`` checked in turn: raises naming the first bad one; turns
+    header and attribute lists into tuples."""
+    if _TOKEN.fullmatch(_bytes("method", r.method)) is None:
+        raise LocalProtocolError(f"invalid method {r.method!r}")
+    if _VERSION.fullmatch(_bytes("protocol", r.protocol)) is None:
+        raise LocalProtocolError(f"invalid protocol {r.protocol!r}")
+    uri = _bytes("uri", r.uri)
+    if not (uri.startswith(b"/") or uri == b"*") or _URI_BAD.search(uri) is not None:
+        raise LocalProtocolError(
+            f"uri must be a path starting with '/' (or '*'), without a query, spaces "
+            f"or control bytes: {uri!r}"
+        )
+    _check("remote_addr", r.remote_addr, _VISIBLE_BAD)
+    _check_optional("remote_host", r.remote_host, _VISIBLE_BAD)
+    _check("server_name", r.server_name, _VISIBLE_BAD)
+    _uint16("server_port", r.server_port)
+    if not isinstance(r.is_ssl, bool):
+        raise LocalProtocolError(f"is_ssl must be a bool, not {r.is_ssl!r}")
+    object.__setattr__(r, "headers", _headers("headers", r.headers))
+    for name in ("secret", "remote_user", "auth_type", "jvm_route"):
+        _check_optional(name, getattr(r, name), _TEXT_BAD)
+    _check_optional("query_string", r.query_string, _VISIBLE_BAD)
+    _check_optional("ssl_cert", r.ssl_cert, _PEM_BAD)
+    _check_optional("ssl_cipher", r.ssl_cipher, _VISIBLE_BAD)
+    _check_optional("ssl_session", r.ssl_session, _VISIBLE_BAD)
+    if r.ssl_key_size is not None:
+        _uint16("ssl_key_size", r.ssl_key_size)
+    if not r.is_ssl and (
+        r.ssl_cert is not None
+        or r.ssl_cipher is not None
+        or r.ssl_session is not None
+        or r.ssl_key_size is not None
+    ):
+        raise LocalProtocolError("ssl_cert, ssl_cipher, ssl_session, ssl_key_size need is_ssl")
+    attributes = r.request_attributes
+    if not isinstance(attributes, (tuple, list)):
+        raise LocalProtocolError("request_attributes must be a tuple of (name, value) pairs")
+    attributes = tuple(attributes)
+    for pair in attributes:
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise LocalProtocolError("request_attributes must be (name, value) pairs")
+        aname, avalue = pair
+        if not _bytes("a request attribute name", aname) or _VISIBLE_BAD.search(aname):
+            raise LocalProtocolError(f"invalid request attribute name {aname!r}")
+        _check(f"request attribute {aname!r}", avalue, _TEXT_BAD)
+    object.__setattr__(r, "request_attributes", attributes)
 
 
 def _body_length(headers: Headers) -> int | None:
@@ -212,7 +293,8 @@ class RequestBody(Event):
     data: bytes
 
     def __post_init__(self) -> None:
-        _bytes("data", self.data)
+        if type(self.data) is not bytes:
+            _bytes("data", self.data)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -241,12 +323,34 @@ class SendHeaders(Event):
     headers: Headers
 
     def __post_init__(self) -> None:
-        _uint16("status", self.status, 200, 999)
-        reason = _bytes("reason", self.reason)
-        if not reason:
-            raise LocalProtocolError("reason must not be empty (send the status digits)")
-        _check("reason", reason, _TEXT_BAD)
-        object.__setattr__(self, "headers", _headers("headers", self.headers))
+        if not _send_headers_ok(self):
+            _uint16("status", self.status, 200, 999)
+            reason = _bytes("reason", self.reason)
+            if not reason:
+                raise LocalProtocolError("reason must not be empty (send the status digits)")
+            _check("reason", reason, _TEXT_BAD)
+            object.__setattr__(self, "headers", _headers("headers", self.headers))
+
+
+def _send_headers_ok(event: SendHeaders) -> bool:
+    """True if every field is valid, found with joined checks (as `_forward_request_ok`:
+    every response passes here); False sends the caller to the checks that name it."""
+    status, reason, headers = event.status, event.reason, event.headers
+    if type(status) is not int or not 200 <= status <= 999 or type(headers) is not tuple:
+        return False
+    names: list[bytes] = []
+    text = [reason]
+    for pair in headers:
+        if type(pair) is not tuple or len(pair) != 2:
+            return False
+        names.append(pair[0])
+        text.append(pair[1])
+    return (
+        bool(reason)
+        and set(map(type, (*text, *names))) == _ONLY_BYTES
+        and _TEXT_BAD.search(b"".join(text)) is None
+        and (not names or _TOKENS.fullmatch(b"\n".join(names)) is not None)
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -258,7 +362,8 @@ class SendBodyChunk(Event):
     data: bytes
 
     def __post_init__(self) -> None:
-        _bytes("data", self.data)
+        if type(self.data) is not bytes:
+            _bytes("data", self.data)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,6 +11,7 @@ but by the connection's state machine.
 from __future__ import annotations
 
 from struct import Struct
+from struct import error as struct_error
 from typing import Final
 
 from ajpbalancer.ajp._constants import (
@@ -42,6 +43,7 @@ from ajpbalancer.ajp._constants import (
     STORED_METHOD,
     STRING_ATTRIBUTES_IN_ORDER,
     U16,
+    U16_PAIR,
 )
 from ajpbalancer.ajp._errors import LocalProtocolError, RemoteProtocolError
 from ajpbalancer.ajp._events import (
@@ -84,66 +86,64 @@ def encode_forward_request(event: ForwardRequest, max_packet_size: int) -> bytes
     Raises `LocalProtocolError` with hint 400 if it does not fit in one packet (AJP13 has
     no continuation packet; mod_proxy_ajp answers 400 too). This is the hot path of every
     AJP request: the pieces are collected in a list and joined once (a string is its
-    length, its bytes and a NUL), and the size is checked on the whole.
+    length, its bytes and a NUL), and the size is checked on the whole. A string too long
+    to count (65,535 bytes or more) cannot fit a packet either: packing its length fails
+    (or the size check does, for exactly 65,535), and that is the same overflow.
     """
-    parts: list[bytes] = []
-    put = parts.append
     pack = _u16_pack
-
-    def string(value: bytes) -> None:
-        n = len(value)
-        if n >= NULL_STRING_LENGTH:
-            raise _request_overflow(max_packet_size)
-        put(pack(n))
-        put(value)
-        put(b"\x00")
-
     method_code = METHOD_CODES.get(event.method, STORED_METHOD)
-    put(_FORWARD_HEAD[method_code])
-    string(event.protocol)
-    string(event.uri)
-    string(event.remote_addr)
-    if event.remote_host is None:
-        put(_NULL_STRING)
-    else:
-        string(event.remote_host)
-    string(event.server_name)
     headers = event.headers
     if len(headers) > 0xFFFF:
         raise LocalProtocolError(f"{len(headers)} request headers cannot be counted in AJP13", 400)
-    put(_PORT_SSL_COUNT.pack(event.server_port, event.is_ssl, len(headers)))
-    codes = ENCODED_REQUEST_HEADER_CODES
-    for name, value in headers:
-        coded = codes.get(name.lower())
-        if coded is not None:
-            put(coded)
-        elif len(name) >= _LITERAL_NAME_LIMIT:
-            # Its length would read as a header code (0xA0xx) on the other side.
-            raise LocalProtocolError(f"a header name of {len(name)} bytes cannot be sent", 400)
-        else:
-            string(name)
-        string(value)
-    for code, attribute in STRING_ATTRIBUTES_IN_ORDER:
-        value = getattr(event, attribute)
-        if value is not None:
-            put(_ATTRIBUTE_CODES[code])
-            string(value)
-    if event.ssl_key_size is not None:
-        put(_ATTRIBUTE_CODES[ATTR_SSL_KEY_SIZE])
-        put(pack(event.ssl_key_size))
-    if method_code == STORED_METHOD:
-        put(_ATTRIBUTE_CODES[ATTR_STORED_METHOD])
-        string(event.method)
-    req_attribute = _ATTRIBUTE_CODES[ATTR_REQ_ATTRIBUTE]
-    for name, value in event.request_attributes:
-        put(req_attribute)
-        string(name)
-        string(value)
-    put(_ARE_DONE)
-    payload = b"".join(parts)
-    if len(payload) + 4 > max_packet_size:
-        raise _request_overflow(max_packet_size)
-    return MAGIC_TO_CONTAINER + pack(len(payload)) + payload
+    protocol, uri, addr, name = event.protocol, event.uri, event.remote_addr, event.server_name
+    host = event.remote_host
+    try:
+        parts = [
+            _FORWARD_HEAD[method_code],
+            pack(len(protocol)),
+            protocol,
+            _NUL,
+            pack(len(uri)),
+            uri,
+            _NUL,
+            pack(len(addr)),
+            addr,
+            _NUL,
+            _NULL_STRING if host is None else pack(len(host)) + host + _NUL,
+            pack(len(name)),
+            name,
+            _NUL,
+            _PORT_SSL_COUNT.pack(event.server_port, event.is_ssl, len(headers)),
+        ]
+        codes = ENCODED_REQUEST_HEADER_CODES
+        for hname, value in headers:
+            coded = codes.get(hname.lower())
+            if coded is not None:
+                parts += (coded, pack(len(value)), value, _NUL)
+            elif len(hname) >= _LITERAL_NAME_LIMIT:
+                # Its length would read as a header code (0xA0xx) on the other side.
+                raise LocalProtocolError(f"a header name of {len(hname)} bytes cannot be sent", 400)
+            else:
+                parts += (pack(len(hname)), hname, _NUL, pack(len(value)), value, _NUL)
+        for code, attribute in STRING_ATTRIBUTES_IN_ORDER:
+            value = getattr(event, attribute)
+            if value is not None:
+                parts += (_ATTRIBUTE_CODES[code], pack(len(value)), value, _NUL)
+        if event.ssl_key_size is not None:
+            parts += (_ATTRIBUTE_CODES[ATTR_SSL_KEY_SIZE], pack(event.ssl_key_size))
+        if method_code == STORED_METHOD:
+            method = event.method
+            parts += (_ATTRIBUTE_CODES[ATTR_STORED_METHOD], pack(len(method)), method, _NUL)
+        req_attribute = _ATTRIBUTE_CODES[ATTR_REQ_ATTRIBUTE]
+        for aname, value in event.request_attributes:
+            parts += (req_attribute, pack(len(aname)), aname, _NUL, pack(len(value)), value, _NUL)
+        parts.append(_ARE_DONE)
+        payload = b"".join(parts)
+        if len(payload) + 4 > max_packet_size:
+            raise _request_overflow(max_packet_size)
+        return MAGIC_TO_CONTAINER + pack(len(payload)) + payload
+    except struct_error:
+        raise _request_overflow(max_packet_size) from None
 
 
 def _request_overflow(max_packet_size: int) -> LocalProtocolError:
@@ -158,7 +158,10 @@ _ATTRIBUTE_CODES: Final = {code: bytes([code]) for code in range(256)}
 _ARE_DONE: Final = bytes([ATTR_ARE_DONE])
 _PORT_SSL_COUNT: Final = Struct(">H?H")
 _NULL_STRING: Final = U16.pack(NULL_STRING_LENGTH)
+_NUL: Final = b"\x00"
 _u16_pack = U16.pack
+_u16_unpack_from = U16.unpack_from
+_U16_PAIR_UNPACK_FROM = U16_PAIR.unpack_from
 
 
 def encode_request_body(data: bytes) -> bytes:
@@ -326,6 +329,8 @@ def decode_response_message(payload: memoryview) -> Event:
     if kind == SEND_HEADERS:
         return decode_send_headers(payload)
     if kind == END_RESPONSE:
+        if len(payload) == 2 and payload[1] <= 1:
+            return _END_RESPONSE[payload[1]]
         r = Reader(payload, 1)
         reuse = r.boolean()
         r.expect_end("END_RESPONSE")
@@ -337,14 +342,20 @@ def decode_response_message(payload: memoryview) -> Event:
         return GetBodyChunk(length=length)
     if kind == CPONG_REPLY:
         Reader(payload, 1).expect_end("CPONG_REPLY")
-        return CPong()
+        return _CPONG
     raise RemoteProtocolError(f"unknown AJP message type {kind} from the container")
+
+
+_END_RESPONSE: Final = (EndResponse(reuse=False), EndResponse(reuse=True))
+_CPONG: Final = CPong()
+"""Events without a payload worth copying are values: one instance each serves all."""
 
 
 def decode_send_body_chunk(payload: memoryview) -> SendBodyChunk:
     """``03 | n | data | 00``; n must be exactly the payload length - 4 (as httpd checks)."""
-    r = Reader(payload, 1)
-    n = r.uint16()
+    if len(payload) < 3:
+        Reader(payload, 1).uint16()  # raises: the packet ends inside its length
+    (n,) = _u16_unpack_from(payload, 1)
     carried = len(payload) - _BODY_CHUNK_OVERHEAD
     if carried < 0:
         raise RemoteProtocolError("SEND_BODY_CHUNK ends before its NUL terminator")
@@ -352,11 +363,72 @@ def decode_send_body_chunk(payload: memoryview) -> SendBodyChunk:
         raise RemoteProtocolError(f"SEND_BODY_CHUNK says {n} bytes, its packet carries {carried}")
     if payload[-1] != 0:
         raise RemoteProtocolError("SEND_BODY_CHUNK is not NUL-terminated")
-    return SendBodyChunk(data=bytes(payload[3:-1]))
+    return SendBodyChunk(data=payload[3:-1].tobytes())
 
 
 def decode_send_headers(payload: memoryview) -> SendHeaders:
-    """SEND_HEADERS; a null or empty reason becomes the status digits."""
+    """SEND_HEADERS; a null or empty reason becomes the status digits.
+
+    A well-formed packet is read in one pass over a bytes copy (the hot path of every
+    response); anything unexpected sends it to the primitive-by-primitive reader, which
+    says exactly what is wrong.
+    """
+    data = payload.tobytes()
+    try:
+        event = _read_send_headers(data)
+    except (IndexError, struct_error):
+        event = None
+    return event if event is not None else _decode_send_headers_checked(payload)
+
+
+def _read_send_headers(data: bytes) -> SendHeaders | None:
+    """SEND_HEADERS from ``data`` if it is well-formed; None (or an exception from
+    indexing or unpacking past the end) if anything is off."""
+    unpack = _u16_unpack_from
+    status, n = _U16_PAIR_UNPACK_FROM(data, 1)
+    pos = 5
+    if n == NULL_STRING_LENGTH:
+        reason = b"%d" % status
+    else:
+        stop = pos + n
+        if data[stop] != 0:
+            return None
+        reason = data[pos:stop] or b"%d" % status
+        pos = stop + 1
+    (count,) = unpack(data, pos)
+    pos += 2
+    by_code = RESPONSE_HEADERS_BY_CODE
+    headers: list[tuple[bytes, bytes]] = []
+    for _ in range(count):
+        (word,) = unpack(data, pos)
+        if word & HEADER_CODE_MASK == HEADER_CODE_PREFIX:
+            name = by_code.get(word)
+            if name is None:
+                return None
+            pos += 2
+        else:
+            if word == NULL_STRING_LENGTH:
+                return None
+            stop = pos + 2 + word
+            if data[stop] != 0:
+                return None
+            name = data[pos + 2 : stop]
+            pos = stop + 1
+        (n,) = unpack(data, pos)
+        if n == NULL_STRING_LENGTH:
+            return None
+        stop = pos + 2 + n
+        if data[stop] != 0:
+            return None
+        headers.append((name, data[pos + 2 : stop]))
+        pos = stop + 1
+    if pos != len(data):
+        return None
+    return SendHeaders(status=status, reason=reason, headers=tuple(headers))
+
+
+def _decode_send_headers_checked(payload: memoryview) -> SendHeaders:
+    """SEND_HEADERS read primitive by primitive: every malformation is named."""
     r = Reader(payload, 1)
     status = r.uint16()
     reason = r.optional_string() or b"%d" % status

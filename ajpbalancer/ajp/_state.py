@@ -33,6 +33,11 @@ from ajpbalancer.ajp._events import (
 class State(Enum):
     """Where a connection is in its request/response cycle."""
 
+    # Members compare by identity, so an identity hash is consistent with equality, and
+    # it is C-level: `Enum.__hash__` is Python code, and every packet looks up
+    # `TRANSITIONS` by (state, event type).
+    __hash__ = object.__hash__
+
     IDLE = "idle"
     """No exchange in progress: a FORWARD_REQUEST or a CPING may go."""
     CPING_SENT = "cping sent"
