@@ -37,7 +37,7 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure as TwistedFailure
 
-from ajpbalancer._transport import no_delay, stream
+from ajpbalancer._transport import Cork, no_delay, stream
 from ajpbalancer.config import ClientLimits
 from ajpbalancer.connection import ClientInfo
 from ajpbalancer.frontend._tls import tls_info
@@ -137,6 +137,8 @@ class FrontendProtocol(Protocol):
         self._line_start = 0
         self._line_count = 0
         self._producer: IPushProducer | None = None
+        # Writes made while handling one event leave as one send (see cork()).
+        self._out = Cork()
         self.is_ssl = False
         self.client_ip = b""
         self.client_port = 0
@@ -162,6 +164,13 @@ class FrontendProtocol(Protocol):
         no_delay(self.transport)
 
     def dataReceived(self, data: bytes) -> None:
+        self.cork()
+        try:
+            self._data_received(data)
+        finally:
+            self.uncork()
+
+    def _data_received(self, data: bytes) -> None:
         self._last_activity = self._reactor.seconds()
         state = self._state
         if state in (_BODY, _DISCARD):
@@ -179,6 +188,7 @@ class FrontendProtocol(Protocol):
 
     def connectionLost(self, reason: TwistedFailure | None = None) -> None:
         self._state = _CLOSED
+        self._out.drop()  # what Twisted had buffered is lost with the connection too
         self._cancel_timer()
         exchange, self._exchange = self._exchange, None
         if exchange is not None and self._responding:
@@ -440,7 +450,7 @@ class FrontendProtocol(Protocol):
     def send_continue(self) -> None:
         """Answer ``Expect: 100-continue`` once the body can go somewhere."""
         if self.transport is not None and not self._response_started and self._state == _BODY:
-            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self._out.write(self.transport, b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def start_response(
         self,
@@ -478,22 +488,22 @@ class FrontendProtocol(Protocol):
         for name, value in out:
             parts += (name, b": ", value, b"\r\n")
         parts.append(b"\r\n")
-        self.transport.write(b"".join(parts))
+        self._out.write(self.transport, b"".join(parts))
 
     def write_body(self, data: bytes) -> None:
         if self._no_body or not data or self.transport is None or self._state == _CLOSED:
             return
         if self._chunked_out:
-            self.transport.writeSequence([b"%x\r\n" % len(data), data, b"\r\n"])
+            self._out.write_sequence(self.transport, [b"%x\r\n" % len(data), data, b"\r\n"])
         else:
-            self.transport.write(data)
+            self._out.write(self.transport, data)
 
     def finish_response(self) -> None:
         """The response is complete: keep the connection for the next request, or close."""
         if self._state == _CLOSED:
             return
         if self._chunked_out and self.transport is not None:
-            self.transport.write(b"0\r\n\r\n")
+            self._out.write(self.transport, b"0\r\n\r\n")
         self.unregister_producer()
         self._exchange = None
         self._responding = False
@@ -566,12 +576,41 @@ class FrontendProtocol(Protocol):
             *(headers or ()),
         ]
         self._responding = True
-        self.start_response(status, reason, fields, len(body), close=close)
-        self.write_body(body)
-        if close:
-            self._reader = None
-            self._state = _WAIT
-        self.finish_response()
+        self.cork()  # the head and the page as one send, when no caller corked already
+        try:
+            self.start_response(status, reason, fields, len(body), close=close)
+            self.write_body(body)
+            if close:
+                self._reader = None
+                self._state = _WAIT
+            self.finish_response()
+        finally:
+            self.uncork()
+
+    def cork(self) -> None:
+        """Hold this connection's writes until the matching :meth:`uncork`.
+
+        Writes go out at once (:func:`~ajpbalancer._transport.write_through`); a member
+        connection corks around each read it handles, and this protocol around its own,
+        so that a head, a body and a chunked terminator written meanwhile (or an error
+        page, a pipelined request's whole answer) leave as one send. Corks nest.
+        """
+        self._out.cork()
+
+    def uncork(self) -> None:
+        """Send what was held when the outermost cork ends (dropped if the connection
+        was aborted or lost meanwhile, as Twisted drops its buffer then)."""
+        self._out.uncork(self.transport)
+
+    @property
+    def corked(self) -> bool:
+        return self._out.corked
+
+    def at_uncork(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the outermost cork ends (now, when not corked): a
+        member connection written to meanwhile is uncorked then, so that a request's
+        head and the body that came with it go to the member as one send too."""
+        self._out.at_uncork(callback)
 
     def register_producer(self, producer: IPushProducer) -> None:
         """The exchange's producer is paused while the client's write buffer is full."""
@@ -595,8 +634,10 @@ class FrontendProtocol(Protocol):
         self.unregister_producer()
         if self.transport is not None:
             if abort:
+                self._out.drop()  # an abort drops what Twisted had buffered, too
                 stream(self.transport).abortConnection()
             else:
+                self._out.flush(self.transport)  # what was written goes out before the FIN
                 self.transport.loseConnection()
 
     def _arm_timer(self, *, again: bool = False) -> None:

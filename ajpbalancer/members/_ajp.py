@@ -76,9 +76,19 @@ class AJPMemberConnection(MemberProtocol):
     # -- Twisted callbacks -------------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:
-        if self.sink is None:
+        sink = self.sink
+        if sink is None:
             self._discard()  # bytes with no request outstanding: out of step
             return
+        # The client's head, body and end written meanwhile leave as one send. The same
+        # sink is uncorked even if the exchange let go of this connection meanwhile.
+        sink.cork()
+        try:
+            self._data_received(data)
+        finally:
+            sink.uncork()
+
+    def _data_received(self, data: bytes) -> None:
         self._timer.touch()
         try:
             events = self._codec.receive_data(data)
@@ -129,7 +139,7 @@ class AJPMemberConnection(MemberProtocol):
         self._timer.start()
         if self._ping > 0:
             assert self.transport is not None
-            self.transport.write(self._codec.send(CPing()))
+            self._write(self._codec.send(CPing()))
             self._ping_call = self._reactor.callLater(self._ping, self._ping_expired)
         else:
             self._send_forward()
@@ -163,8 +173,12 @@ class AJPMemberConnection(MemberProtocol):
             # Nothing went out; the request itself cannot be expressed (header overflow).
             self._fail(Failure.REJECTED, str(e), status=e.status_hint, sent=False)
             return
-        self.transport.write(packet)
-        self._flush_body()
+        self.cork()  # the request and a first body packet as one send
+        try:
+            self._write(packet)
+            self._flush_body()
+        finally:
+            self.uncork()
 
     def _flush_body(self) -> None:
         """Send the packet the container is owed, if there is something (or an end) to send."""
@@ -175,10 +189,10 @@ class AJPMemberConnection(MemberProtocol):
         if owed and self._pending:
             chunk = self._take(owed)
             self._body_sent = True
-            self.transport.write(codec.send(RequestBody(data=chunk)))
+            self._write(codec.send(RequestBody(data=chunk)))
         elif not owed or (self._client_done and not self._pending):
             # Nothing more to give: the end-of-body packet answers the container.
-            self.transport.write(codec.send(RequestBody(data=b"")))
+            self._write(codec.send(RequestBody(data=b"")))
         else:
             return
         self._timer.touch()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import Protocol
 
-from ajpbalancer._transport import no_delay, stream
+from ajpbalancer._transport import Cork, no_delay, stream
 from ajpbalancer.members._timer import IdleTimer
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ class MemberProtocol(Protocol, ABC):
         self.requests = 0
         self._paused = False
         self._timer = IdleTimer(reactor, timeout, self._timed_out)
+        self._out = Cork()
 
     def connectionMade(self) -> None:
         self.connected_at = self.idle_since = self._reactor.seconds()
@@ -67,11 +68,27 @@ class MemberProtocol(Protocol, ABC):
     def close(self) -> None:
         """Close an idle connection (pool shutdown, ttl expiry)."""
         if self.transport is not None and not self.closed:
+            self._out.flush(self.transport)
             self.transport.loseConnection()
+
+    def cork(self) -> None:
+        """Hold writes to the member until the matching ``uncork`` (see ``Cork``)."""
+        self._out.cork()
+
+    def uncork(self) -> None:
+        self._out.uncork(self.transport)
+
+    def _write(self, data: bytes) -> None:
+        """Send at once, or hold while corked (see ``Cork``)."""
+        self._out.write(self.transport, data)
+
+    def _write_sequence(self, parts: list[bytes]) -> None:
+        self._out.write_sequence(self.transport, parts)
 
     def _stop_extras(self) -> None:
         """Stop what a subclass runs besides the idle timer (a producer, a CPING timer)."""
 
     def _discard(self) -> None:
+        self._out.drop()  # an abort drops what Twisted had buffered, too
         if self.transport is not None and not self.closed:
             stream(self.transport).abortConnection()

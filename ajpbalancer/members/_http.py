@@ -83,10 +83,20 @@ class HTTPMemberConnection(MemberProtocol):
     # -- Twisted callbacks -------------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:
-        if self.sink is None:
+        sink = self.sink
+        if sink is None:
             # Bytes from a member with no request outstanding: it is out of step.
             self._discard()
             return
+        # The client's head, body and end written meanwhile leave as one send. The same
+        # sink is uncorked even if the exchange let go of this connection meanwhile.
+        sink.cork()
+        try:
+            self._data_received(data)
+        finally:
+            sink.uncork()
+
+    def _data_received(self, data: bytes) -> None:
         self._timer.touch()
         try:
             if self._reader is None and not self._head_seen:
@@ -107,6 +117,7 @@ class HTTPMemberConnection(MemberProtocol):
             )
             return
         sink = self.sink
+        assert sink is not None  # checked by dataReceived; _parse_head said it stayed
         for piece in pieces:
             sink.member_body(piece)
             if self.sink is None:  # the exchange aborted while handling the piece
@@ -152,7 +163,7 @@ class HTTPMemberConnection(MemberProtocol):
         if not self._request_done:
             stream(self.transport).registerProducer(_RequestBodyProducer(self), True)
             self._producer_registered = True
-        self.transport.write(head)
+        self._write(head)
         self._timer.start()
 
     def write_body(self, data: bytes) -> None:
@@ -162,14 +173,14 @@ class HTTPMemberConnection(MemberProtocol):
         self._body_sent = True
         self._timer.touch()
         if self._body_mode == BODY_CHUNKED:
-            self.transport.writeSequence([b"%x\r\n" % len(data), data, b"\r\n"])
+            self._write_sequence([b"%x\r\n" % len(data), data, b"\r\n"])
         else:
-            self.transport.write(data)
+            self._write(data)
 
     def end_body(self) -> None:
         assert self.transport is not None
         if self._body_mode == BODY_CHUNKED and not self.closed:
-            self.transport.write(b"0\r\n\r\n")
+            self._write(b"0\r\n\r\n")
         self._unregister_producer()
         self._request_done = True
 

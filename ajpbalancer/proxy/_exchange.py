@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
@@ -90,6 +91,7 @@ class ProxyExchange:
         self._body_done = not self._has_body
         self._pending: list[bytes] = []
         self._conn: MemberConnection | None = None
+        self._held: MemberConnection | None = None  # corked until the channel uncorks
         self._cancel: Callable[[], None] | None = None
         self._worker: Worker | None = None
         self._payload: Any = None
@@ -205,18 +207,22 @@ class ProxyExchange:
         self._conn = conn
         self._reused = reused
         mode = BODY_NONE if not self._has_body else (BODY_CHUNKED if self._chunked else BODY_LENGTH)
-        conn.send_request(self, self._head.method, self._payload, mode)
-        if self._finished or self._conn is None:
-            return
-        for piece in self._pending:
-            conn.write_body(piece)
-            self._add_sent(len(piece))
-            self._body_written += len(piece)
-        self._pending = []
-        if self._body_done:
-            if self._has_body:
+        conn.cork()  # the head, the body that waited for the connection and its end: one send
+        try:
+            self._hold(conn)
+            conn.send_request(self, self._head.method, self._payload, mode)
+            if self._finished or self._conn is None:
+                return
+            for piece in self._pending:
+                conn.write_body(piece)
+                self._add_sent(len(piece))
+                self._body_written += len(piece)
+            self._pending = []
+            if self._body_done and self._has_body:
                 conn.end_body()
-        else:
+        finally:
+            conn.uncork()
+        if not self._body_done:
             if self._expect_continue:
                 self._expect_continue = False
                 self._channel.send_continue()
@@ -234,6 +240,7 @@ class ProxyExchange:
             if not self._finished:
                 self._pending.append(data)
             return
+        self._hold(conn)
         conn.write_body(data)
         self._add_sent(len(data))
         self._body_written += len(data)
@@ -241,6 +248,7 @@ class ProxyExchange:
     def body_end(self) -> None:
         self._body_done = True
         if self._conn is not None and self._has_body:
+            self._hold(self._conn)
             self._conn.end_body()
 
     def client_gone(self) -> None:
@@ -299,6 +307,29 @@ class ProxyExchange:
     def member_failed(self, error: MemberError) -> None:
         self._conn = None
         self._fail(error)
+
+    def cork(self) -> None:
+        # The channel, not this exchange: it may finish (and a pipelined request begin on
+        # the channel) before the member connection uncorks.
+        self._channel.cork()
+
+    def uncork(self) -> None:
+        self._channel.uncork()
+
+    def _hold(self, conn: MemberConnection) -> None:
+        """Keep the member connection corked while the channel is (one client read, or
+        one member read): a request's head and the body that arrived with it, or several
+        body chunks from one read, go to the member as one send when the channel uncorks.
+        A request without a body is one write: nothing to join."""
+        if self._has_body and self._held is not conn and self._channel.corked:
+            self._held = conn
+            conn.cork()
+            self._channel.at_uncork(partial(self._unhold, conn))
+
+    def _unhold(self, conn: MemberConnection) -> None:
+        if self._held is conn:
+            self._held = None
+        conn.uncork()
 
     def pause_request_body(self) -> None:
         # A reason of its own: _connected lifting the "member" pause must not lift this one.
