@@ -641,14 +641,26 @@ class FrontendProtocol(Protocol):
                 self.transport.loseConnection()
 
     def _arm_timer(self, *, again: bool = False) -> None:
-        """Make sure a timer runs; ``again``: the deadline may have moved earlier."""
-        if again:
-            self._cancel_timer()
-        if self._timer is None or not self._timer.active():
+        """Make sure a timer runs; ``again``: the deadline may have moved earlier.
+
+        A pending call that fires no later than the deadline is kept (`_on_timer` arms
+        again for the rest): a kept-alive connection then schedules no call per request,
+        only one per KeepAliveTimeout or so.
+        """
+        timer = self._timer
+        if timer is not None and timer.active():
+            if not again:
+                return
             deadline = self._deadline()
-            if deadline is not None:
-                delay = max(deadline[0] - self._reactor.seconds(), 0.0)
-                self._timer = self._reactor.callLater(delay, self._on_timer)
+            if deadline is None or timer.getTime() <= deadline[0]:
+                return
+            timer.cancel()
+        else:
+            deadline = self._deadline()
+        self._timer = None
+        if deadline is not None:
+            delay = max(deadline[0] - self._reactor.seconds(), 0.0)
+            self._timer = self._reactor.callLater(delay, self._on_timer)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None and self._timer.active():

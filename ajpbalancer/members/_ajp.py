@@ -33,7 +33,6 @@ from ajpbalancer.ajp import (
     SendBodyChunk,
     SendHeaders,
 )
-from ajpbalancer.headers import response_headers
 from ajpbalancer.members._base import MemberProtocol
 from ajpbalancer.members._errors import Failure, MemberError
 from ajpbalancer.members._http import BODY_NONE
@@ -95,12 +94,23 @@ class AJPMemberConnection(MemberProtocol):
         except AJPProtocolError as e:
             self._fail(Failure.PROTOCOL, f"malformed AJP answer: {e}")
             return
+        # Body chunks that follow each other in one read go to the client as one piece:
+        # a 64 KiB answer is eight 8 KiB packets, and each piece costs the exchange and
+        # the frontend a pass of their own.
+        body: list[bytes] = []
         for event in events:
             if self.sink is None:
                 return
-            if isinstance(event, SendBodyChunk):
-                self._body_chunk(event.data)
-            elif isinstance(event, GetBodyChunk):
+            if type(event) is SendBodyChunk:
+                if event.data:
+                    body.append(event.data)
+                continue
+            if body:
+                self._body_chunk(body)
+                body = []
+                if self.sink is None:
+                    return
+            if isinstance(event, GetBodyChunk):
                 self._flush_body()
             elif isinstance(event, SendHeaders):
                 self._headers(event)
@@ -108,10 +118,12 @@ class AJPMemberConnection(MemberProtocol):
                 self._end(event.reuse)
             elif isinstance(event, CPong):
                 self._cpong()
+        if body and self.sink is not None:
+            self._body_chunk(body)
 
     def connectionLost(self, reason: TwistedFailure | None = None) -> None:
         self.closed = True
-        self._timer.stop()
+        self._timer.cancel()
         self._cancel_ping()
         if self.sink is not None:
             message = "member closed the connection"
@@ -258,14 +270,13 @@ class AJPMemberConnection(MemberProtocol):
             self._declared = declared
         self._head_seen = True
         # The reason phrase is regenerated (Tomcat sends the number as the phrase).
-        self.sink.member_response(
-            event.status, b"", response_headers(list(event.headers)), declared
-        )
+        self.sink.member_response(event.status, b"", list(event.headers), declared)
 
-    def _body_chunk(self, data: bytes) -> None:
-        if not data:
-            return  # an explicit flush: we pass every chunk on at once anyway
+    def _body_chunk(self, pieces: list[bytes]) -> None:
+        """Body data of one or more SEND_BODY_CHUNKs (empty ones, explicit flushes, are
+        left out by the caller: every read is passed on at once anyway)."""
         assert self.sink is not None
+        data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         self._received += len(data)
         if self._declared is not None and self._received > self._declared:
             self._fail(Failure.PROTOCOL, "member sent more body than its Content-Length")

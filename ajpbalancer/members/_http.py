@@ -127,7 +127,7 @@ class HTTPMemberConnection(MemberProtocol):
 
     def connectionLost(self, reason: TwistedFailure | None = None) -> None:
         self.closed = True
-        self._timer.stop()
+        self._timer.cancel()
         sink = self.sink
         if sink is not None:
             if self._head_seen and isinstance(self._reader, CloseDelimitedReader):
