@@ -312,8 +312,7 @@ class ClientConnection(_Connection):
         self._owed = 0
         return encode_request_body(data)
 
-    def _decode(self, payload: memoryview) -> Event:
-        return decode_response_message(payload)
+    _decode = staticmethod(decode_response_message)  # one call less per packet
 
     def _received(self, event: Event) -> bool:
         if isinstance(event, SendBodyChunk):

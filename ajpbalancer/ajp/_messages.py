@@ -325,6 +325,11 @@ def decode_response_message(payload: memoryview) -> Event:
         raise RemoteProtocolError("empty AJP packet from the container")
     kind = payload[0]
     if kind == SEND_BODY_CHUNK:
+        # Most packets of a response: the well-formed case here, the rest (with its
+        # diagnosis) in decode_send_body_chunk.
+        size = len(payload)
+        if size >= 4 and payload[-1] == 0 and _u16_unpack_from(payload, 1)[0] == size - 4:
+            return SendBodyChunk(data=payload[3:-1].tobytes())
         return decode_send_body_chunk(payload)
     if kind == SEND_HEADERS:
         return decode_send_headers(payload)
