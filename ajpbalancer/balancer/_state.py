@@ -56,6 +56,10 @@ NOT_USABLE = (
     Status.IN_SHUTDOWN | Status.DISABLED | Status.STOPPED | Status.IN_ERROR | Status.HC_FAIL
 )
 """``PROXY_WORKER_NOT_USABLE_BITMAP``."""
+_NOT_USABLE_BITS = int(NOT_USABLE)
+# Flag arithmetic (`Status & Status`) runs Python code and builds a new member; the
+# checks asked on every request test bits with int's own `&` instead.
+_and = int.__and__
 
 
 def status_from_letters(letters: Iterable[str]) -> Status:
@@ -113,7 +117,7 @@ class MemberState(LBState):
 
     def has(self, flag: Status) -> bool:
         """Whether ``flag`` (any of its bits) is set."""
-        return bool(self.status & flag)
+        return bool(_and(self.status, flag))
 
     def set_status(self, flag: Status, on: bool) -> None:
         """Set or clear ``flag`` (``ap_proxy_set_wstatus``)."""
@@ -131,7 +135,7 @@ class MemberState(LBState):
     def usable(self) -> bool:
         """``PROXY_WORKER_IS_USABLE``: none of ``U D S E C`` set. Time plays no part here;
         an error that has outlived ``retry`` is cleared only by :meth:`retry_worker`."""
-        return not self.status & NOT_USABLE
+        return not _and(self.status, _NOT_USABLE_BITS)
 
     @property
     def draining(self) -> bool:
