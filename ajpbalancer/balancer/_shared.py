@@ -19,7 +19,19 @@ Every read-modify-write holds :class:`SharedLock`: a POSIX record lock (``lockf`
 the file, per process and reentrant here, so one balancing decision
 (:func:`~ajpbalancer.balancer.select_member` in its entirety) and each counter update is
 atomic across processes. POSIX record locks belong to the process, so processes that
-inherited the same descriptor still exclude one another.
+inherited the same descriptor still exclude one another; the kernel drops a dead
+process's lock.
+
+Each lock/unlock pair is two system calls (and a sleep when another process holds it),
+so the request path takes it as seldom as it can: once to choose the member and count it
+busy, once when the request is done. Traffic (``transferred``, ``read``), which the
+exchange adds for every piece of body, is accumulated in this process (per slot) and
+added to the slot in the critical sections the request takes anyway: when a request of
+the member is done, when a balancer's selection runs, and, for a long transfer, at most
+every :data:`TRAFFIC_PUBLISH_SECONDS` on its own. Other processes (balancer-manager,
+``/metrics``, ``bytraffic`` in another worker) therefore see a worker's bytes at the end
+of each request, or within that interval while one streams. Flags are read without the
+lock (an aligned 8-byte load).
 """
 
 from __future__ import annotations
@@ -28,11 +40,13 @@ import fcntl
 import mmap
 import os
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from types import TracebackType
 
 from ajpbalancer.balancer._lbmethods import LBMETHODS, lbfactor
-from ajpbalancer.balancer._state import MemberState, Status, status_from_letters
+from ajpbalancer.balancer._state import NOT_USABLE, MemberState, Status, status_from_letters
 from ajpbalancer.config import BalancerParams, MemberParams
 
 MAGIC = 0x61_6A_70_62_73_6C_6F_74  # "ajpbslot"
@@ -58,6 +72,12 @@ _B_NONCE = (896, 128)
 
 LBMETHOD_NAMES: tuple[str, ...] = tuple(sorted(LBMETHODS))
 """lbmethods by the index a balancer slot stores."""
+
+TRAFFIC_PUBLISH_SECONDS = 1.0
+"""Longest a process keeps a member's traffic to itself while no request of the member
+ends (a long transfer): balancer-manager's To/From stay live within this."""
+
+_NOT_USABLE = NOT_USABLE.value
 
 
 class SlotError(Exception):
@@ -92,12 +112,29 @@ class SharedLock:
 
 
 class _Slot:
-    """Typed access to one slot's numbers and strings."""
+    """Typed access to one slot's numbers and strings, and this process's traffic for it
+    not yet added to the slot (``sent``, ``received``; see the module docstring).
+
+    One instance per slot and process (:meth:`SharedMemory._slot`), so every
+    :class:`SharedMemberState` of a member (a reload makes a new one while requests of the
+    old one are in flight) adds to the same pending traffic and publishing it once counts
+    it once.
+    """
 
     def __init__(self, view: memoryview) -> None:
         self.view = view
         self.q = view[:NUMBERS].cast("q")
         self.d = view[:NUMBERS].cast("d")
+        self.sent = 0
+        self.received = 0
+        self.published = 0.0  # clock() of the last publishing by add_traffic
+
+    def publish(self) -> None:
+        """Add the pending traffic to the slot (lock held)."""
+        q = self.q
+        q[_TRANSFERRED] += self.sent
+        q[_READ] += self.received
+        self.sent = self.received = 0
 
     def get_str(self, length_index: int, area: tuple[int, int]) -> str | None:
         n = self.q[length_index]
@@ -137,6 +174,7 @@ class SharedMemory:
         self.members = header[1]
         self.balancers = header[2]
         self.lock = SharedLock(fd)
+        self._slots: dict[int, _Slot] = {}
 
     @classmethod
     def create(cls, members: int, balancers: int) -> SharedMemory:
@@ -159,8 +197,11 @@ class SharedMemory:
         return cls(fd)
 
     def _slot(self, index: int) -> _Slot:
-        start = HEADER + index * SLOT
-        return _Slot(self.view[start : start + SLOT])
+        slot = self._slots.get(index)
+        if slot is None:
+            start = HEADER + index * SLOT
+            slot = self._slots[index] = _Slot(self.view[start : start + SLOT])
+        return slot
 
     def _find(self, first: int, count: int, key: str, used: int, key_len: int) -> _Slot:
         """The slot holding ``key``, else a free one claimed for it (lock held)."""
@@ -267,8 +308,15 @@ class SharedMemberState(MemberState):
     """A :class:`MemberState` whose fields are its slot in :class:`SharedMemory`.
 
     Each read-modify-write method holds the shared lock; code that does several
-    (``select_member``) holds it around all of them.
+    (``select_member``) holds it around all of them. :meth:`add_traffic` takes no lock:
+    the bytes wait in this process until :meth:`request_done`, :meth:`request_started`
+    or :meth:`publish_traffic` (a selection) hold it anyway, or for
+    :data:`TRAFFIC_PUBLISH_SECONDS` at most. ``transferred`` and ``read`` are the slot's:
+    the traffic every process has published.
     """
+
+    clock: Callable[[], float] = time.monotonic
+    """The clock :meth:`add_traffic` times its publishing by (replaceable in tests)."""
 
     lbfactor = _number(_LBFACTOR, "loadfactor in hundredths")
     lbstatus = _number(_LBSTATUS, "byrequests' running score")
@@ -306,17 +354,45 @@ class SharedMemberState(MemberState):
         with self.lock:
             return super().put_in_error(now)
 
+    @property
+    def usable(self) -> bool:
+        # As MemberState's, on the int: no Status built per look (the finder looks often).
+        return not self._slot.q[_STATUS] & _NOT_USABLE
+
+    def has(self, flag: Status) -> bool:
+        return bool(self._slot.q[_STATUS] & flag.value)
+
     def request_done(self) -> None:
+        slot = self._slot
         with self.lock:
-            super().request_done()
+            q = slot.q
+            if q[_BUSY]:
+                q[_BUSY] -= 1
+            if slot.sent or slot.received:
+                slot.publish()
 
     def request_started(self) -> None:
+        slot = self._slot
         with self.lock:
-            super().request_started()
+            slot.q[_BUSY] += 1
+            if slot.sent or slot.received:
+                slot.publish()
 
     def add_traffic(self, sent: int = 0, received: int = 0) -> None:
-        with self.lock:
-            super().add_traffic(sent, received)
+        slot = self._slot
+        slot.sent += sent
+        slot.received += received
+        now = self.clock()
+        if now - slot.published >= TRAFFIC_PUBLISH_SECONDS:
+            slot.published = now
+            with self.lock:
+                slot.publish()
+
+    def publish_traffic(self) -> None:
+        """Add this process's pending traffic to the slot; the caller holds the lock."""
+        slot = self._slot
+        if slot.sent or slot.received:
+            slot.publish()
 
 
 class SharedBalancer:

@@ -25,7 +25,7 @@ from twisted.internet.interfaces import IAddress, IStreamClientEndpoint
 from twisted.internet.protocol import Factory
 
 from ajpbalancer.balancer import MemberState, Selection, max_attempts, select_member
-from ajpbalancer.balancer._shared import SharedBalancer, SharedMemory
+from ajpbalancer.balancer._shared import SharedBalancer, SharedMemberState, SharedMemory
 from ajpbalancer.config import URL, Balancer, BalancerParams, Frontend, MemberParams, Scheme
 from ajpbalancer.members import AJPMemberConnection, HTTPMemberConnection, MemberConnection, Pool
 from ajpbalancer.proxy._prepare import OutgoingRequest, ajp_forward, http_head
@@ -165,6 +165,8 @@ class BalancerRuntime:
         self._max_attempts = max_attempts(config.params, len(self.workers))
         self.lock: AbstractContextManager[None] = nullcontext()
         self._shared: SharedBalancer | None = None
+        # The shared states whose pending traffic a selection publishes (see select).
+        self._publish = tuple(s for s in self.states if isinstance(s, SharedMemberState))
         if shared is not None:
             self.lock = shared.lock
             self._shared = shared.balancer(
@@ -209,8 +211,12 @@ class BalancerRuntime:
         """One attempt's member (pre_request): the session route, else the lbmethod.
 
         The whole decision holds ``lock``, so with shared state it is one atomic
-        read-modify-write across the processes."""
+        read-modify-write across the processes. It also publishes this process's pending
+        traffic of the members (see :mod:`ajpbalancer.balancer._shared`): the lock is held
+        anyway, and ``bytraffic`` then counts every byte this process has moved."""
         with self.lock:
+            for state in self._publish:
+                state.publish_traffic()
             selection = select_member(self.states, self.params, path_with_query, cookies, now)
         member = selection.member
         return (None if member is None else self._by_state[id(member)]), selection

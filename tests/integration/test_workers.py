@@ -406,6 +406,79 @@ def test_metrics_sum_the_requests_of_both_workers_and_survive_a_killed_worker(
     assert member_latency_count(scrape(admin_port)) == total + 20
 
 
+def member_bytes(admin_port: int) -> tuple[int, int]:
+    """Bytes sent to and received from the members, summed over them (``/metrics``)."""
+    metrics = scrape(admin_port)
+
+    def total(name: str) -> int:
+        return sum(int(v) for (n, _labels), v in metrics.items() if n == name)
+
+    return total("ajpbalancer_member_sent_bytes_total"), total(
+        "ajpbalancer_member_received_bytes_total"
+    )
+
+
+def wait_for_bytes(admin_port: int, expected: tuple[int, int], timeout: float = 5.0) -> None:
+    """The counts reach ``expected`` exactly (the worker counts a request just after the
+    client has its last byte) and never pass it."""
+    deadline = time.monotonic() + timeout
+    seen = member_bytes(admin_port)
+    while seen != expected and time.monotonic() < deadline:
+        assert seen[0] <= expected[0] and seen[1] <= expected[1], (seen, expected)
+        time.sleep(0.02)
+        seen = member_bytes(admin_port)
+    assert seen == expected
+
+
+def test_traffic_of_both_workers_is_counted_exactly_also_while_a_long_response_streams(
+    tomcats: tuple[Tomcat, Tomcat], proxy_factory: ProxyFactory, admin_port: int
+) -> None:
+    """Each worker adds a member's bytes to the shared slot when a request ends (or every
+    second while one streams): balancer-manager's To/From and /metrics add up exactly."""
+    node1, node2 = tomcats
+    proxy = proxy_factory(config(node1, node2, admin_port))
+    pids = workers(proxy)
+    served_by: Counter[int | None] = Counter()
+    sent = received = total = 0
+    while total < 400 and (total < 40 or set(served_by) - {None} != set(pids)):
+        conn = proxy.connection(timeout=10)
+        try:
+            conn.request("POST", "/app/echo", body=b"x" * 500)
+            resp = conn.getresponse()
+            received += len(resp.read())
+            assert resp.status == 200
+            conn.request("GET", f"/app/download?size={1000 + total}")
+            resp = conn.getresponse()
+            received += len(resp.read())
+            assert resp.status == 200
+            served_by[serving_pid(proxy, conn, pids)] += 1
+        finally:
+            conn.close()
+        sent += 500
+        total += 1
+    assert set(served_by) - {None} == set(pids), served_by  # both workers counted some
+    wait_for_bytes(admin_port, (sent, received))
+
+    # 10 x 64 KiB, one every 0.3 s: the bytes show before the response ends.
+    size = 10 * 64 * 1024
+    conn = proxy.connection(timeout=30)
+    try:
+        conn.request("GET", f"/app/download?size={size}&delayms=300")
+        resp = conn.getresponse()
+        assert resp.status == 200
+        got = len(resp.read(64 * 1024))
+        deadline = time.monotonic() + 2.5
+        while member_bytes(admin_port)[1] <= received and time.monotonic() < deadline:
+            time.sleep(0.05)
+        live = member_bytes(admin_port)[1]
+        got += len(resp.read())
+    finally:
+        conn.close()
+    assert received < live < received + size, (received, live)
+    assert got == size
+    wait_for_bytes(admin_port, (sent, received + size))
+
+
 # -- listeners of every kind, and a reload that changes them ---------------------------------
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -38,6 +40,8 @@ def test_two_views_of_one_slot_see_each_others_writes(memory: SharedMemory) -> N
     a.lbstatus = -7
     a.request_started()
     a.add_traffic(sent=10, received=20)
+    a.request_done()  # publishes the traffic
+    a.request_started()
     a.put_in_error(now=12.5)
     a.route = "n1"
     assert (b.lbstatus, b.busy, b.transferred, b.read) == (-7, 1, 10, 20)
@@ -159,9 +163,170 @@ def test_read_modify_writes_hold_the_lock(memory: SharedMemory) -> None:
 
     state.lock = Watch(memory.fd)
     state.request_started()
-    state.add_traffic(sent=1)
     state.put_in_error(now=0.0)
     state.retry_worker(now=100.0)
     state.set_status(Status.DRAIN, True)
     state.request_done()
-    assert len(seen) == 6
+    assert len(seen) == 5
+
+
+# -- fewer lock round trips per request ------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def lockf_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every ``lockf`` the shared state makes: each a system call."""
+    calls: list[int] = []
+    real = fcntl.lockf
+
+    def spy(fd: int, cmd: int, *args: int) -> None:
+        calls.append(cmd)
+        real(fd, cmd, *args)
+
+    monkeypatch.setattr("ajpbalancer.balancer._shared.fcntl.lockf", spy)
+    return calls
+
+
+def shared(memory: SharedMemory, key: str = "b m1") -> SharedMemberState:
+    state = memory.member(key, "m1", MemberParams(), configure=False)
+    assert isinstance(state, SharedMemberState)
+    return state
+
+
+def test_traffic_takes_no_lock_and_is_published_when_the_request_is_done(
+    memory: SharedMemory, lockf_calls: list[int]
+) -> None:
+    state, clock = shared(memory), Clock()
+    state.clock = clock
+    other = shared(SharedMemory.attach(memory.fd))
+    state.request_started()
+    state.add_traffic(sent=100)  # the first publishes (nothing published for a second)
+    del lockf_calls[:]
+    for _ in range(50):
+        state.add_traffic(sent=3, received=7)
+    assert lockf_calls == []
+    assert (other.transferred, other.read) == (100, 0)
+    state.request_done()
+    assert len(lockf_calls) == 2  # one lock and unlock: busy and traffic together
+    assert (other.busy, other.transferred, other.read) == (0, 250, 350)
+
+
+def test_a_long_transfer_publishes_its_traffic_once_a_second(memory: SharedMemory) -> None:
+    state, clock = shared(memory), Clock()
+    state.clock = clock
+    other = shared(SharedMemory.attach(memory.fd))
+    state.request_started()
+    state.add_traffic(received=1)
+    for _ in range(9):
+        clock.now += 0.1
+        state.add_traffic(received=10)
+    assert other.read == 1  # 0.9 s: still this process's
+    clock.now += 0.1
+    state.add_traffic(received=10)
+    assert other.read == 101
+    clock.now += 0.5
+    state.add_traffic(received=10)
+    state.request_done()
+    assert other.read == 111
+
+
+def test_a_request_takes_the_lock_once_to_start_and_once_to_end(
+    memory: SharedMemory, lockf_calls: list[int]
+) -> None:
+    direct = shared(memory, "direct m")
+    runtime = balancer(memory, (1, 3))
+    for state in (direct, *runtime.states):
+        state.add_traffic(sent=1)  # each publishes its first bytes at once
+    del lockf_calls[:]
+    direct.request_started()
+    for _ in range(20):
+        direct.add_traffic(received=4096)
+    direct.request_done()
+    worker, _ = runtime.select(b"/", [], now=0.0)
+    assert worker is not None
+    worker.lb.add_traffic(sent=10)
+    for _ in range(20):
+        worker.lb.add_traffic(received=4096)
+    worker.lb.request_done()
+    assert len(lockf_calls) == 2 * 2 * 2
+    assert (direct.read, worker.lb.read, worker.lb.transferred) == (81920, 81920, 11)
+
+
+def test_a_selection_publishes_this_processs_traffic_first(memory: SharedMemory) -> None:
+    """bytraffic counts every byte the choosing process moved, in flight or not."""
+    runtime = balancer(memory, (1, 1))
+    runtime.params = replace(runtime.params, lbmethod="bytraffic")
+    first, second = runtime.states
+    first.add_traffic(received=1)  # published at once
+    first.add_traffic(received=100_000)  # pending: the request is in flight
+    assert first.read == 1
+    worker, _ = runtime.select(b"/", [], now=0.0)
+    assert worker is not None
+    assert worker.lb is second
+    assert first.read == 100_001
+
+
+def test_two_states_of_one_slot_count_pending_traffic_once(memory: SharedMemory) -> None:
+    """A reload makes a new state for a slot while the old one's requests are in flight."""
+    old = shared(memory)
+    old.add_traffic(sent=1)
+    old.request_started()
+    old.add_traffic(sent=10)
+    new = shared(memory)  # the reloaded runtime's, in the same process
+    new.transferred = old.transferred  # what a reload's carry-over does
+    new.request_started()
+    new.add_traffic(sent=5)
+    new.request_done()
+    old.request_done()
+    assert (old.transferred, new.transferred, new.busy) == (16, 16, 0)
+
+
+def test_the_flag_reads_agree_with_a_private_state(memory: SharedMemory) -> None:
+    state = shared(memory)
+    private = MemberState.from_params("m1", MemberParams())
+    for bits in range(1 << len(Status)):
+        flags = Status(0)
+        for i, flag in enumerate(Status):
+            if bits >> i & 1:
+                flags |= flag
+        state.status = private.status = flags
+        assert state.usable is private.usable
+        assert [state.has(f) for f in Status] == [private.has(f) for f in Status]
+        assert (state.draining, state.standby, state.spare, state.in_error) == (
+            private.draining,
+            private.standby,
+            private.spare,
+            private.in_error,
+        )
+
+
+def test_traffic_and_busy_from_two_processes_add_up_exactly(memory: SharedMemory) -> None:
+    """Two real processes (fork) counting requests at once lose no byte and no decrement."""
+    state = shared(memory)
+    rounds = 2000
+
+    def serve() -> None:
+        for _ in range(rounds):
+            state.request_started()
+            state.add_traffic(sent=3)
+            state.add_traffic(received=5)
+            state.request_done()
+
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            serve()
+        finally:
+            os._exit(0)
+    serve()
+    _, status = os.waitpid(pid, 0)
+    assert status == 0
+    assert (state.busy, state.transferred, state.read) == (0, 2 * 3 * rounds, 2 * 5 * rounds)
