@@ -15,7 +15,7 @@ import pytest
 
 from ajpbalancer.ajp import CPong, EndResponse, RequestBody, SendBodyChunk, SendHeaders
 from tests.unit.proxyharness import Harness, Transport, response, without_date
-from tests.unit.test_proxy_ajp_memory import GET, Container, ajp_harness, forward
+from tests.unit.test_proxy_ajp_memory import GET, Container, ajp_harness, forward, get_sent
 
 MEMBER_HOST = "127.0.0.2"
 HTTP_ONLY = (
@@ -64,10 +64,7 @@ def test_a_chunked_answer_in_one_member_read_is_one_write_to_the_client() -> Non
 
 
 def test_an_ajp_answer_in_one_member_read_is_one_write_to_the_client() -> None:
-    h = ajp_harness()
-    proto, client = h.client()
-    proto.dataReceived(GET)
-    tomcat = Container(h.accept_member())
+    _h, client, tomcat = get_sent()
     tomcat.received()
     writes = record(client)
     tomcat.answer(b"hello")  # headers, body and end in one read
@@ -76,10 +73,7 @@ def test_an_ajp_answer_in_one_member_read_is_one_write_to_the_client() -> None:
 
 
 def test_an_answer_spread_over_reads_is_one_write_per_read() -> None:
-    h = ajp_harness()
-    proto, client = h.client()
-    proto.dataReceived(GET)
-    tomcat = Container(h.accept_member())
+    _h, client, tomcat = get_sent()
     tomcat.received()
     writes = record(client)
     headers = ((b"Content-Length", b"4"),)
@@ -127,10 +121,7 @@ def test_a_closing_answer_is_written_before_the_close() -> None:
 
 
 def test_an_abort_while_corked_drops_what_was_held_as_twisted_drops_its_buffer() -> None:
-    h = ajp_harness()
-    proto, client = h.client()
-    proto.dataReceived(GET)
-    tomcat = Container(h.accept_member())
+    _h, client, tomcat = get_sent()
     tomcat.received()
     events = record(client)
     headers = ((b"Content-Length", b"2"),)
