@@ -14,7 +14,8 @@ from __future__ import annotations
 import pytest
 
 from ajpbalancer.ajp import CPong, EndResponse, RequestBody, SendBodyChunk, SendHeaders
-from tests.unit.proxyharness import Harness, Transport, response, without_date
+from ajpbalancer.frontend import FrontendProtocol
+from tests.unit.proxyharness import Harness, Member, Transport, response, without_date
 from tests.unit.test_proxy_ajp_memory import GET, Container, ajp_harness, forward, get_sent
 
 MEMBER_HOST = "127.0.0.2"
@@ -47,12 +48,20 @@ def record(transport: Transport) -> list[str | bytes]:
     return events
 
 
-def test_a_chunked_answer_in_one_member_read_is_one_write_to_the_client() -> None:
+def http_sent(
+    request: bytes = GET,
+) -> tuple[FrontendProtocol, Transport, Member]:
+    """A proxy with an HTTP member, a client whose ``request`` reached the member."""
     h = Harness(HTTP_ONLY)
     proto, client = h.client()
-    proto.dataReceived(GET)
+    proto.dataReceived(request)
     member = h.accept_member()
     member.sent()
+    return proto, client, member
+
+
+def test_a_chunked_answer_in_one_member_read_is_one_write_to_the_client() -> None:
+    _proto, client, member = http_sent()
     writes = record(client)
     member.reply(
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3\r\nabc\r\n0\r\n\r\n"
@@ -94,11 +103,7 @@ def test_pipelined_answers_made_in_one_client_read_are_one_write() -> None:
 
 
 def test_corks_nest_and_the_outermost_uncork_sends() -> None:
-    h = Harness(HTTP_ONLY)
-    proto, client = h.client()
-    proto.dataReceived(GET)
-    member = h.accept_member()
-    member.sent()
+    proto, client, member = http_sent()
     writes = record(client)
     proto.cork()
     member.reply(response(b"hello"))  # the member's own cork ends inside ours
@@ -109,11 +114,8 @@ def test_corks_nest_and_the_outermost_uncork_sends() -> None:
 
 
 def test_a_closing_answer_is_written_before_the_close() -> None:
-    h = Harness(HTTP_ONLY)
-    proto, client = h.client()
-    proto.dataReceived(b"GET /x HTTP/1.0\r\n\r\n")  # HTTP/1.0, no keep-alive: closed after
-    member = h.accept_member()
-    member.sent()
+    # HTTP/1.0, no keep-alive: the connection is closed after the answer.
+    _proto, client, member = http_sent(b"GET /x HTTP/1.0\r\n\r\n")
     events = record(client)
     member.reply(response(b"bye"))
     assert len(events) == 2 and events[1] == "close"
@@ -133,11 +135,7 @@ def test_an_abort_while_corked_drops_what_was_held_as_twisted_drops_its_buffer()
 
 
 def test_a_client_gone_while_corked_gets_nothing_more() -> None:
-    h = Harness(HTTP_ONLY)
-    proto, client = h.client()
-    proto.dataReceived(GET)
-    member = h.accept_member()
-    member.sent()
+    proto, client, member = http_sent()
     events = record(client)
     proto.cork()
     member.reply(response(b"hello"))
@@ -147,11 +145,7 @@ def test_a_client_gone_while_corked_gets_nothing_more() -> None:
 
 
 def test_a_small_post_on_a_reused_member_connection_is_one_write() -> None:
-    h = Harness(HTTP_ONLY)
-    proto, _client = h.client()
-    proto.dataReceived(GET)
-    member = h.accept_member()
-    member.sent()
+    proto, _client, member = http_sent()
     member.reply(response())
     writes = record(member.transport)
     proto.dataReceived(b"POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello")
@@ -160,11 +154,7 @@ def test_a_small_post_on_a_reused_member_connection_is_one_write() -> None:
 
 
 def test_a_small_chunked_post_on_a_reused_member_connection_is_one_write() -> None:
-    h = Harness(HTTP_ONLY)
-    proto, _client = h.client()
-    proto.dataReceived(GET)
-    member = h.accept_member()
-    member.sent()
+    proto, _client, member = http_sent()
     member.reply(response())
     writes = record(member.transport)
     proto.dataReceived(
