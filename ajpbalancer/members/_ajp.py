@@ -74,19 +74,6 @@ class AJPMemberConnection(MemberProtocol):
 
     # -- Twisted callbacks -------------------------------------------------------------
 
-    def dataReceived(self, data: bytes) -> None:
-        sink = self.sink
-        if sink is None:
-            self._discard()  # bytes with no request outstanding: out of step
-            return
-        # The client's head, body and end written meanwhile leave as one send. The same
-        # sink is uncorked even if the exchange let go of this connection meanwhile.
-        sink.cork()
-        try:
-            self._data_received(data)
-        finally:
-            sink.uncork()
-
     def _data_received(self, data: bytes) -> None:
         self._timer.touch()
         try:

@@ -42,6 +42,24 @@ class MemberProtocol(Protocol, ABC):
         self.connected_at = self.idle_since = self._reactor.seconds()
         no_delay(self.transport)
 
+    def dataReceived(self, data: bytes) -> None:
+        sink = self.sink
+        if sink is None:
+            # Bytes from a member with no request outstanding: it is out of step.
+            self._discard()
+            return
+        # The client's head, body and end written meanwhile leave as one send. The same
+        # sink is uncorked even if the exchange let go of this connection meanwhile.
+        sink.cork()
+        try:
+            self._data_received(data)
+        finally:
+            sink.uncork()
+
+    @abstractmethod
+    def _data_received(self, data: bytes) -> None:
+        """Bytes from the member while a request is outstanding (the client is corked)."""
+
     @abstractmethod
     def _timed_out(self) -> None:
         """The member was silent for ``timeout``: fail the request as the protocol says."""

@@ -82,20 +82,6 @@ class HTTPMemberConnection(MemberProtocol):
 
     # -- Twisted callbacks -------------------------------------------------------------
 
-    def dataReceived(self, data: bytes) -> None:
-        sink = self.sink
-        if sink is None:
-            # Bytes from a member with no request outstanding: it is out of step.
-            self._discard()
-            return
-        # The client's head, body and end written meanwhile leave as one send. The same
-        # sink is uncorked even if the exchange let go of this connection meanwhile.
-        sink.cork()
-        try:
-            self._data_received(data)
-        finally:
-            sink.uncork()
-
     def _data_received(self, data: bytes) -> None:
         self._timer.touch()
         try:
