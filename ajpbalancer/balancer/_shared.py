@@ -363,20 +363,14 @@ class SharedMemberState(MemberState):
         return bool(self._slot.q[_STATUS] & flag.value)
 
     def request_done(self) -> None:
-        slot = self._slot
         with self.lock:
-            q = slot.q
-            if q[_BUSY]:
-                q[_BUSY] -= 1
-            if slot.sent or slot.received:
-                slot.publish()
+            super().request_done()
+            self.publish_traffic()
 
     def request_started(self) -> None:
-        slot = self._slot
         with self.lock:
-            slot.q[_BUSY] += 1
-            if slot.sent or slot.received:
-                slot.publish()
+            super().request_started()
+            self.publish_traffic()
 
     def add_traffic(self, sent: int = 0, received: int = 0) -> None:
         slot = self._slot
