@@ -1,4 +1,5 @@
-"""A strict, sans-I/O HTTP/1.1 codec: message heads and body framing, no networking."""
+"""A strict, sans-I/O HTTP/1.1 codec: message heads, body framing and the server side of
+a connection (:class:`ServerConnection`), no networking."""
 
 from __future__ import annotations
 
@@ -7,10 +8,25 @@ from ajpbalancer.h1._body import (
     ChunkedReader,
     CloseDelimitedReader,
     ContentLengthReader,
+    body_reader,
     request_body_reader,
+    request_framing,
     response_body_reader,
 )
-from ajpbalancer.h1._errors import HTTPProtocolError
+from ajpbalancer.h1._errors import HTTPProtocolError, LocalProtocolError
+from ajpbalancer.h1._events import (
+    END_OF_MESSAGE,
+    BodyMode,
+    ConnectionClosed,
+    Data,
+    EndOfMessage,
+    Event,
+    InformationalResponse,
+    Request,
+    Response,
+    SendEvent,
+    Switched,
+)
 from ajpbalancer.h1._head import (
     DEFAULT_LIMITS,
     Headers,
@@ -26,18 +42,47 @@ from ajpbalancer.h1._head import (
     serialize_request_head,
     serialize_response_head,
 )
+from ajpbalancer.h1._server import READ_AHEAD, REASONS, ServerConnection
+from ajpbalancer.h1._state import (
+    NEXT_CYCLE,
+    RECV_TRANSITIONS,
+    SEND_TRANSITIONS,
+    RecvState,
+    SendState,
+)
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "END_OF_MESSAGE",
+    "NEXT_CYCLE",
+    "READ_AHEAD",
+    "REASONS",
+    "RECV_TRANSITIONS",
+    "SEND_TRANSITIONS",
+    "BodyMode",
     "BodyReader",
     "ChunkedReader",
     "CloseDelimitedReader",
+    "ConnectionClosed",
     "ContentLengthReader",
+    "Data",
+    "EndOfMessage",
+    "Event",
     "HTTPProtocolError",
     "HeadLimits",
     "Headers",
+    "InformationalResponse",
+    "LocalProtocolError",
+    "RecvState",
+    "Request",
     "RequestHead",
+    "Response",
     "ResponseHead",
+    "SendEvent",
+    "SendState",
+    "ServerConnection",
+    "Switched",
+    "body_reader",
     "find_head_end",
     "header_get",
     "header_values",
@@ -45,6 +90,7 @@ __all__ = [
     "parse_request_line",
     "parse_response_head",
     "request_body_reader",
+    "request_framing",
     "response_body_reader",
     "serialize_request_head",
     "serialize_response_head",

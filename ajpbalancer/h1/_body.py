@@ -9,9 +9,10 @@ with a limit, never the body itself.
 from __future__ import annotations
 
 import re
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from ajpbalancer.h1._errors import HTTPProtocolError
+from ajpbalancer.h1._events import BodyMode
 from ajpbalancer.h1._head import RequestHead, ResponseHead, header_values
 
 _DIGITS = re.compile(rb"[0-9]{1,18}")
@@ -21,6 +22,9 @@ _CHUNK_LINE = re.compile(
     rb"(?:[ \t]*=[ \t]*(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
     rb"|\"(?:[^\"\\\x00-\x08\x0a-\x1f\x7f]|\\[\t\x20-\x7e\x80-\xff])*\"))?)*)"
 )
+# A trailer field line is a header field line (RFC 9112 §7.1.2): a token name, a colon,
+# a value without control characters other than HTAB.
+_TRAILER_FIELD = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x1f\x7f]*")
 MAX_CHUNK_LINE = 4096
 MAX_TRAILER = 8192
 
@@ -143,7 +147,7 @@ class ChunkedReader:
                     self._state = _DONE
                     return pieces, data[pos:]
                 self._trailer_bytes += len(line)
-                if self._trailer_bytes > MAX_TRAILER or b":" not in line or line[0] in b" \t":
+                if self._trailer_bytes > MAX_TRAILER or _TRAILER_FIELD.fullmatch(line) is None:
                     raise self._error("invalid or oversized trailer")
             else:  # _DONE: callers stop feeding once the body ended
                 return pieces, data[pos:]
@@ -177,6 +181,11 @@ def _is_chunked(headers: list[tuple[bytes, bytes]], status: int) -> bool | None:
     codings = [c.lower() for c in header_values(headers, b"transfer-encoding")]
     if codings == [b"chunked"]:
         return True
+    _check_codings(codings, status)
+
+
+def _check_codings(codings: list[bytes], status: int) -> NoReturn:
+    """Raise the right error for a Transfer-Encoding list other than exactly chunked."""
     if codings.count(b"chunked") > 1:
         raise HTTPProtocolError("chunked applied more than once", status)
     if codings and codings[-1] == b"chunked":
@@ -188,23 +197,60 @@ def _is_chunked(headers: list[tuple[bytes, bytes]], status: int) -> bool | None:
     raise HTTPProtocolError("Transfer-Encoding must end with chunked", status)
 
 
-def request_body_reader(head: RequestHead) -> tuple[BodyReader | None, int | None]:
-    """The reader for a request's body (None: no body) and its declared length.
+def request_framing(
+    version: bytes, lengths: list[bytes], codings: list[bytes]
+) -> tuple[BodyMode, int | None]:
+    """How a request's body is delimited, from the values of its ``Content-Length`` and
+    ``Transfer-Encoding`` fields (``lengths``, ``codings``: one entry per field line).
 
-    Both Content-Length and Transfer-Encoding, conflicting lengths, non-chunked codings
-    and Transfer-Encoding on HTTP/1.0 are refused: they are request smuggling shapes.
+    Stricter than for responses, as Apache 2.4 is with requests: a single Content-Length
+    field of digits only (two fields, even equal, a list such as ``5, 5``, an empty or
+    ``5,`` value are refused); Transfer-Encoding exactly ``chunked`` (an empty field or
+    list element, other codings, chunked twice are refused); never both; none on
+    HTTP/1.0. Every refusal is a 400 (501 for codings we do not forward): these are the
+    shapes request smuggling relies on.
     """
-    chunked = _is_chunked(head.headers, 400)
-    length = _content_length(head.headers, 400)
-    if chunked:
-        if length is not None:
+    if codings:
+        if any(not c.strip(b" \t") for c in codings):
+            raise HTTPProtocolError("empty Transfer-Encoding", 400)
+        tokens = [t.strip(b" \t").lower() for c in codings for t in c.split(b",")]
+        if b"" in tokens:
+            raise HTTPProtocolError("empty element in Transfer-Encoding", 400)
+        if tokens != [b"chunked"]:
+            _check_codings(tokens, 400)
+        if lengths:
             raise HTTPProtocolError("both Content-Length and Transfer-Encoding", 400)
-        if head.version == b"HTTP/1.0":
+        if version == b"HTTP/1.0":
             raise HTTPProtocolError("Transfer-Encoding in an HTTP/1.0 request", 400)
-        return ChunkedReader(400), None
-    if length:
-        return ContentLengthReader(length, 400), length
-    return None, length
+        return BodyMode.CHUNKED, None
+    if not lengths:
+        return BodyMode.NONE, None
+    if len(lengths) > 1:
+        raise HTTPProtocolError("more than one Content-Length field", 400)
+    value = lengths[0]
+    if _DIGITS.fullmatch(value) is None:
+        raise HTTPProtocolError("invalid Content-Length", 400)
+    length = int(value)
+    return (BodyMode.LENGTH if length else BodyMode.NONE), length
+
+
+def request_body_reader(head: RequestHead) -> tuple[BodyReader | None, int | None]:
+    """The reader for a request's body (None: no body) and its declared length (see
+    :func:`request_framing` for what is refused)."""
+    lengths = [v for n, v in head.headers if n.lower() == b"content-length"]
+    codings = [v for n, v in head.headers if n.lower() == b"transfer-encoding"]
+    mode, length = request_framing(head.version, lengths, codings)
+    return body_reader(mode, length, 400), length
+
+
+def body_reader(mode: BodyMode, length: int | None, status: int) -> BodyReader | None:
+    """A reader for a body framed as ``mode``; ``status`` is the answer to a bad one."""
+    if mode is BodyMode.CHUNKED:
+        return ChunkedReader(status)
+    if mode is BodyMode.LENGTH:
+        assert length is not None
+        return ContentLengthReader(length, status)
+    return None
 
 
 def response_body_reader(

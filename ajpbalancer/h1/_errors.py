@@ -16,3 +16,8 @@ class HTTPProtocolError(AJPBalancerError):
         super().__init__(message)
         self.message = message
         self.status = status
+
+
+class LocalProtocolError(AJPBalancerError):
+    """We tried to send something HTTP/1.1 does not allow now (a bug of ours, never the
+    client's): the connection is in error and must be closed."""

@@ -62,6 +62,14 @@ SHAPES: dict[str, Shape] = {
     "cl-overflow": Shape(post(b"Content-Length: 99999999999999999999\r\n", b"abc"), 400),
     "cl-inner-space": Shape(post(b"Content-Length: 1 2\r\n", b"abc"), 400),
     "cl-empty": Shape(post(b"Content-Length: \r\n", b"abc"), 400),
+    # Equal Content-Lengths repeated or listed, or with an empty element: Apache refuses them.
+    "cl-two-equal": Shape(post(b"Content-Length: 3\r\nContent-Length: 3\r\n", b"abc"), 400),
+    "cl-list-equal": Shape(post(b"Content-Length: 3, 3\r\n", b"abc"), 400),
+    "cl-and-empty": Shape(post(b"Content-Length: 3\r\nContent-Length:\r\n", b"abc"), 400),
+    "cl-trailing-comma": Shape(post(b"Content-Length: 3,\r\n", b"abc"), 400),
+    "cl-leading-comma": Shape(post(b"Content-Length: ,3\r\n", b"abc"), 400),
+    "te-and-empty-te": Shape(post(CHUNKED + b"Transfer-Encoding:\r\n", b"0\r\n\r\n"), 400),
+    "te-trailing-comma": Shape(post(b"Transfer-Encoding: chunked,\r\n", b"0\r\n\r\n"), 400),
     # Bad chunk sizes and chunk extensions (the body comes with the head).
     "chunk-size-0x": Shape(post(CHUNKED, b"0x3\r\nabc\r\n0\r\n\r\n"), 400),
     "chunk-size-negative": Shape(post(CHUNKED, b"-3\r\nabc\r\n0\r\n\r\n"), 400),
@@ -75,6 +83,8 @@ SHAPES: dict[str, Shape] = {
     "chunk-data-too-long": Shape(post(CHUNKED, b"3\r\nabcd\r\n0\r\n\r\n"), 400),
     "chunk-data-no-crlf": Shape(post(CHUNKED, b"3\r\nabc0\r\n\r\n"), 400),
     "chunk-trailer-obs-fold": Shape(post(CHUNKED, b"0\r\nT: a\r\n b\r\n\r\n"), 400),
+    "chunk-trailer-nul": Shape(post(CHUNKED, b"0\r\nX: a\x00b\r\n\r\n"), 400),
+    "chunk-trailer-bad-name": Shape(post(CHUNKED, b"0\r\nX Y: 1\r\n\r\n"), 400),
     # Bare LF or CR as line ends, obs-fold.
     "bare-lf-head": Shape(b"GET /app/smuggled HTTP/1.1\nHost: x\n\n", 400),
     "bare-lf-one-line": Shape(b"GET /app/smuggled HTTP/1.1\r\nHost: x\nX: y\r\n\r\n", 400),
