@@ -174,3 +174,71 @@ class Cork:
     def drop(self) -> None:
         """Forget what is held (the connection is aborted or gone)."""
         self._held = []
+
+
+class Outbox:
+    """The one place where writes are coalesced: what is written to any connection while
+    one input event is handled leaves as one send per connection.
+
+    With :func:`write_through` every write is a send, and with TCP_NODELAY a segment: a
+    response head, its body and the chunked terminator written while handling one member
+    read would leave as three, and a request's head and the body that came with it as
+    two (Twisted's buffer used to join them). Every entry point of input (a client read,
+    a member read, a member connection coming up) holds the outbox around its work; the
+    outermost :meth:`release` sends what each connection was given, in order. Outside a
+    hold a write is sent at once. A connection's owner flushes it before
+    ``loseConnection`` (what was written goes out first) and drops it before
+    ``abortConnection`` or after ``connectionLost`` (as Twisted drops its buffer).
+
+    One outbox serves one reactor (one thread): the proxy's composition root makes it and
+    hands it to the frontends and the members.
+    """
+
+    __slots__ = ("_depth", "_held")
+
+    def __init__(self) -> None:
+        self._depth = 0
+        self._held: dict[ITransport, list[bytes]] = {}
+
+    @property
+    def holding(self) -> bool:
+        return self._depth > 0
+
+    def hold(self) -> None:
+        """Hold writes until the matching :meth:`release` (holds nest)."""
+        self._depth += 1
+
+    def release(self) -> None:
+        """End a hold; the outermost one sends what was held."""
+        depth = self._depth - 1
+        if depth > 0:
+            self._depth = depth
+            return
+        self._depth = 0  # never below 0: an unmatched release must not hold later writes
+        held = self._held
+        if held:
+            self._held = {}
+            for transport, parts in held.items():
+                write_through(transport, parts[0] if len(parts) == 1 else b"".join(parts))
+
+    def write(self, transport: ITransport, data: bytes) -> None:
+        if not data:
+            return
+        if self._depth:
+            parts = self._held.get(transport)
+            if parts is None:
+                self._held[transport] = [data]
+            else:
+                parts.append(data)
+        else:
+            write_through(transport, data)
+
+    def flush(self, transport: ITransport) -> None:
+        """Send what is held for ``transport`` now, held or not (before a close)."""
+        parts = self._held.pop(transport, None)
+        if parts:
+            write_through(transport, parts[0] if len(parts) == 1 else b"".join(parts))
+
+    def drop(self, transport: ITransport) -> None:
+        """Forget what is held for ``transport`` (the connection is aborted or gone)."""
+        self._held.pop(transport, None)

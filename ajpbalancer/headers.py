@@ -9,6 +9,9 @@ fields and framing fields are removed; the frontend frames the body itself.
 
 from __future__ import annotations
 
+import time
+from email.utils import formatdate
+
 from ajpbalancer.h1 import Headers, HTTPProtocolError
 
 # RFC 9110 §7.6.1 plus the historical ones Apache also drops.
@@ -116,3 +119,15 @@ def connection_tokens_lenient(headers: Headers) -> set[bytes]:
             tokens.update(t.strip(b" \t").lower() for t in value.split(b","))
     tokens.discard(b"")
     return tokens
+
+
+_date_cache: tuple[int, bytes] = (0, b"")
+
+
+def http_date() -> bytes:
+    """The current time as an HTTP ``Date`` value (RFC 9110 §5.6.7), computed once a second."""
+    global _date_cache  # noqa: PLW0603 -- a one-entry cache of the formatted second
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, formatdate(now, usegmt=True).encode("ascii"))
+    return _date_cache[1]

@@ -4,21 +4,11 @@ its listeners' TLS policy and connection limit."""
 from __future__ import annotations
 
 from ajpbalancer.frontend._gate import ConnectionGate
-from ajpbalancer.frontend._protocol import (
-    REASONS,
-    Exchange,
-    ExchangeFactory,
-    FrontendProtocol,
-    http_date,
-)
+from ajpbalancer.frontend._protocol import FrontendProtocol
 from ajpbalancer.frontend._tls import frontend_endpoint
 
 __all__ = [
-    "REASONS",
     "ConnectionGate",
-    "Exchange",
-    "ExchangeFactory",
     "FrontendProtocol",
     "frontend_endpoint",
-    "http_date",
 ]

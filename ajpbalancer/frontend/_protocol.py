@@ -1,32 +1,29 @@
-"""The client side: an HTTP/1.1 server protocol that streams requests to an exchange.
+"""The client side: Twisted glue between a client connection and its exchanges.
 
-This replaces ``twisted.web``'s channel and Request, which read the whole body before a
-resource sees it. Here the head is parsed strictly (:mod:`ajpbalancer.h1`), an
-:class:`Exchange` is created at once, and body pieces are handed over as they arrive, so
-the member starts receiving before the client has finished sending. Reading from the
-client pauses for independent reasons (a slow member, a connection not yet ready, a
-pipelined request waiting its turn), tracked as a set so one resume cannot undo another
-pause. Responses are framed here: Content-Length when known, else chunked (HTTP/1.1) or
-close-delimited (HTTP/1.0). A request body left unread when the response ends is read
-and discarded within bounds, so the client sees its answer instead of a reset.
+What HTTP/1.1 says about the connection (parsing, framing, keep-alive, pipelining,
+``100 Continue``) is :class:`ajpbalancer.h1.ServerConnection`'s; this protocol moves
+bytes between it and the transport, creates an :class:`~ajpbalancer.channel.Exchange`
+per request and hands it the body as it arrives (the member starts receiving before the
+client has finished sending), and is the :class:`~ajpbalancer.channel.Channel` the
+exchange answers through. Reading from the client pauses for independent reasons (a
+slow member, a connection not yet ready, a pipelined request held at the read-ahead
+bound), tracked as a set so that one resume cannot undo another pause. A request body
+left unread when the response ends is read and discarded within bounds, so the client
+sees its answer instead of a reset.
 
-The connection's limits are Apache's (:class:`ClientLimits`): ``LimitRequestLine`` (414),
-``LimitRequestFieldSize`` and ``LimitRequestFields`` (431), ``LimitRequestBody`` (413),
-``RequestReadTimeout`` for the head and the body (408, or a close once an answer began)
-and ``KeepAliveTimeout`` between requests. A doubtful head is refused as soon as its
-first bad byte arrives (a bare LF, an HTTP/0.9 or HTTP/2 request line), and body bytes
-that arrived with the head are checked before any member is contacted, so a request
-refused for its framing or size reaches no member at all.
+The connection's limits and timers are Apache's (:class:`ClientLimits`):
+``LimitRequestLine`` (414), ``LimitRequestFieldSize`` and ``LimitRequestFields`` (431),
+``LimitRequestBody`` (413), ``RequestReadTimeout`` for the head and the body (408, or a
+close once an answer began) and ``KeepAliveTimeout`` between requests. A doubtful head
+is refused as soon as its first bad byte arrives, and body bytes that arrived with the
+head are checked before any exchange exists, so a request refused for its framing or
+size reaches no member at all.
 """
 
 from __future__ import annotations
 
-import re
-import time
-from collections.abc import Callable
-from email.utils import formatdate
-from http import HTTPStatus
-from typing import Protocol as TypingProtocol
+from collections.abc import Callable, Sequence
+from enum import Enum
 
 from twisted.internet.interfaces import (
     IDelayedCall,
@@ -35,37 +32,30 @@ from twisted.internet.interfaces import (
     ISSLTransport,
 )
 from twisted.internet.protocol import Protocol
-from twisted.python.failure import Failure as TwistedFailure
+from twisted.python.failure import Failure
 
-from ajpbalancer._transport import Cork, no_delay, stream
+from ajpbalancer._transport import Outbox, no_delay, stream
+from ajpbalancer.channel import Exchange, ExchangeFactory, PauseReason
 from ajpbalancer.config import ClientLimits
 from ajpbalancer.connection import ClientInfo
 from ajpbalancer.frontend._tls import tls_info
 from ajpbalancer.h1 import (
-    BodyReader,
-    Headers,
+    REASONS,
+    BodyMode,
+    Data,
+    EndOfMessage,
+    Event,
     HeadLimits,
     HTTPProtocolError,
+    LocalProtocolError,
+    RecvState,
+    Request,
     RequestHead,
-    find_head_end,
-    header_values,
-    parse_request_head,
-    parse_request_line,
-    request_body_reader,
+    SendState,
+    ServerConnection,
 )
+from ajpbalancer.headers import http_date
 
-_HEAD, _BODY, _WAIT, _DISCARD, _CLOSED = range(5)
-
-# RFC 9110 §7.2 Host: uri-host [ ":" port ]: a reg-name (unreserved, pct-encoded,
-# sub-delims) or an IP literal in brackets; a ":" must be followed by a port (Apache
-# answers 400 to "Host: example.org:", as here).
-_HOST = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]{1,5})?")
-
-# RFC 9112 §3.2.2 absolute-form; the authority must be this request's Host (no open proxy).
-_ABSOLUTE = re.compile(rb"(?i:(https?)://)([^/?@]*)([/?].*)?")
-_BARE_LF = re.compile(rb"(?<!\r)\n|\r(?!\n)")
-
-REASONS: dict[int, bytes] = {s.value: s.phrase.encode("ascii") for s in HTTPStatus}
 MAX_DISCARD = 1 << 20
 DISCARD_SECONDS = 5.0
 FALLBACK_READ_TIMEOUT = 60.0
@@ -74,21 +64,17 @@ ALLOW = b"GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH"
 """``Allow`` of the 405 to ``CONNECT``: the methods a proxied application commonly takes."""
 DEFAULT_CLIENT_LIMITS = ClientLimits()
 
-
-class Exchange(TypingProtocol):
-    """What the frontend drives for each request (see :mod:`ajpbalancer.proxy`)."""
-
-    def body_data(self, data: bytes) -> None: ...
-
-    def body_end(self) -> None: ...
-
-    def client_gone(self) -> None: ...
+Fields = Sequence[tuple[bytes, bytes]]
 
 
-class ExchangeFactory(TypingProtocol):
-    def __call__(
-        self, channel: FrontendProtocol, head: RequestHead, length: int | None, chunked: bool
-    ) -> Exchange: ...
+class _Wait(Enum):
+    """What the connection's timer is waiting for."""
+
+    IDLE = "idle"  # KeepAliveTimeout between requests
+    HEAD = "head"  # RequestReadTimeout's header stage
+    BODY = "body"  # RequestReadTimeout's body stage
+    PAUSED = "paused"  # the body, while the member does not take it (not the client's fault)
+    DISCARD = "discard"  # dropping a body whose answer went out
 
 
 class FrontendProtocol(Protocol):
@@ -101,44 +87,40 @@ class FrontendProtocol(Protocol):
         *,
         client_limits: ClientLimits = DEFAULT_CLIENT_LIMITS,
         on_close: Callable[[FrontendProtocol], None] | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self._reactor = reactor
         self._exchange_factory = exchange_factory
         self._client_limits = client_limits
-        self._limits = HeadLimits(
-            client_limits.limit_request_line,
-            client_limits.limit_request_field_size,
-            client_limits.limit_request_fields,
+        self._h1 = ServerConnection(
+            HeadLimits(
+                client_limits.limit_request_line,
+                client_limits.limit_request_field_size,
+                client_limits.limit_request_fields,
+            ),
+            max_body=client_limits.limit_request_body,
         )
         self._on_close = on_close
-        self._state = _HEAD
-        self._buf = b""
-        self._reader: BodyReader | None = None
+        self._outbox = outbox if outbox is not None else Outbox()
+        self._closed = False
         self._exchange: Exchange | None = None
-        self._pauses: set[str] = set()
-        self._responding = False
-        self._response_started = False
-        self._keep_alive = True
-        self._chunked_out = False
-        self._no_body = False
         self._head: RequestHead | None = None
-        self._discarded = 0
-        self._discard_deadline = 0.0
-        self._last_activity = 0.0
+        self._responding = False
+        self._has_body = False
+        self._pauses: set[PauseReason] = set()
+        self._producer: IPushProducer | None = None
+        # Events are handled one list at a time; a response that ends while one is
+        # handled leaves the next request for after it (see _handle).
+        self._handling = False
+        self._cycle_pending = False
         self._timer: IDelayedCall | None = None
+        self._last_activity = 0.0
         # RequestReadTimeout bookkeeping: when the head / body began and bytes since then.
         self._head_start: float | None = None
         self._head_bytes = 0
         self._body_start = 0.0
-        self._body_bytes = 0
         self._paused_at = 0.0
-        # How far the incomplete head was checked (see _check_partial_head).
-        self._scan_pos = 0
-        self._line_start = 0
-        self._line_count = 0
-        self._producer: IPushProducer | None = None
-        # Writes made while handling one event leave as one send (see cork()).
-        self._out = Cork()
+        self._discard_deadline = 0.0
         self.is_ssl = False
         self.client_ip = b""
         self.client_port = 0
@@ -159,36 +141,48 @@ class FrontendProtocol(Protocol):
         self.local_ip = getattr(host, "host", "").encode("ascii", "replace") or b"-"
         self.local_port = getattr(host, "port", 0)
         self._last_activity = self._reactor.seconds()
-        self._head_start = self._last_activity
+        self._head_start = self._last_activity  # the first head is timed from the connection
         self._arm_timer()
         no_delay(self.transport)
 
     def dataReceived(self, data: bytes) -> None:
-        self.cork()
+        outbox = self._outbox
+        outbox.hold()
         try:
-            self._data_received(data)
+            self._received(data)
         finally:
-            self.uncork()
+            outbox.release()
 
-    def _data_received(self, data: bytes) -> None:
-        self._last_activity = self._reactor.seconds()
-        state = self._state
-        if state in (_BODY, _DISCARD):
-            self._feed_body(data)
-        elif state != _CLOSED:
-            self._buf += data
-            if state == _HEAD and not self._responding:
-                if self._head_start is None:
-                    self._head_start = self._last_activity
-                self._head_bytes += len(data)
-            if state == _HEAD:
-                self._advance()
-            elif len(self._buf) > self._limits.max_head:
-                self.pause_reading("pipeline")
+    def _received(self, data: bytes) -> None:
+        if self._closed:
+            return
+        h1 = self._h1
+        now = self._last_activity = self._reactor.seconds()
+        state = h1.recv_state
+        if state is RecvState.IDLE or state is RecvState.HEAD:
+            if self._head_start is None:
+                self._head_start = now
+            self._head_bytes += len(data)
+        try:
+            events = h1.receive_data(data)
+        except HTTPProtocolError as e:
+            self._client_error(e, discarding=state is RecvState.DISCARD)
+            return
+        if events:
+            self._handle(events)
+        if self._closed:
+            return
+        if h1.recv_state is RecvState.DISCARD and (
+            h1.discarded > MAX_DISCARD or now > self._discard_deadline
+        ):
+            self._close()
+        elif not h1.wants_data:
+            self.pause_reading(PauseReason.PIPELINE)
 
-    def connectionLost(self, reason: TwistedFailure | None = None) -> None:
-        self._state = _CLOSED
-        self._out.drop()  # what Twisted had buffered is lost with the connection too
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        self._closed = True
+        if self.transport is not None:
+            self._outbox.drop(self.transport)  # lost with the connection, as Twisted's buffer
         self._cancel_timer()
         exchange, self._exchange = self._exchange, None
         if exchange is not None and self._responding:
@@ -196,237 +190,80 @@ class FrontendProtocol(Protocol):
         if self._on_close is not None:
             self._on_close(self)
 
-    # -- request side ------------------------------------------------------------------
+    # -- requests ----------------------------------------------------------------------
 
-    def _advance(self) -> None:
-        """Parse the next request head if one is complete and no response is pending."""
-        while self._state == _HEAD and not self._responding:
-            buf = self._buf
-            if buf.startswith(b"\r\n"):  # RFC 9112 §2.2: ignore empty lines before a request
-                self._buf = buf = buf.lstrip(b"\r\n")
-                self._reset_scan()
-            if not buf:
-                return
-            try:
-                end = find_head_end(buf, self._limits.max_head, 431)
-                if end < 0:
-                    self._check_partial_head(buf)
-                    return
-                head = parse_request_head(buf[:end], self._limits)
-                self._buf = buf[end:]
-                self._reset_scan()
-                self._check_head(head)
-                reader, length = request_body_reader(head)
-                limit = self._client_limits.limit_request_body
-                if limit and length is not None and length > limit:
-                    raise HTTPProtocolError("request body larger than LimitRequestBody", 413)
-            except HTTPProtocolError as e:
-                extra: Headers = [(b"Allow", ALLOW)] if e.status == 405 else []
-                self.send_error(e.status, e.message, close=True, headers=extra)
-                return
-            if head.target == b"*":
-                self._answer_options(head, reader is not None)
-                continue
-            self._begin(head, reader, length)
+    def _handle(self, events: list[Event]) -> None:
+        """Hand ``events`` to the exchanges they belong to, then the next request's (when
+        a response ended meanwhile), one list at a time: a response that ends while a
+        list is handled (an exchange that answered at once) must not start the next
+        request before the rest of its own list (its body, now dropped) is through."""
+        self._handling = True
+        try:
+            while events:
+                for event in events:
+                    kind = type(event)
+                    if kind is Data:
+                        exchange = self._exchange
+                        if exchange is not None:
+                            assert isinstance(event, Data)
+                            exchange.body_data(event.data)
+                    elif kind is EndOfMessage:
+                        exchange = self._exchange
+                        if exchange is not None and self._has_body:
+                            exchange.body_end()
+                    elif kind is Request:
+                        assert isinstance(event, Request)
+                        self._begin(event)
+                    if self._closed:
+                        return
+                events = []
+                if self._cycle_pending:
+                    self._cycle_pending = False
+                    events = self._next_events()
+        finally:
+            self._handling = False
 
-    def _reset_scan(self) -> None:
-        self._scan_pos = self._line_start = self._line_count = 0
+    def _next_events(self) -> list[Event]:
+        try:
+            return self._h1.next_events()
+        except HTTPProtocolError as e:
+            self._client_error(e, discarding=False)
+            return []
 
-    def _check_partial_head(self, buf: bytes) -> None:
-        """Refuse an incomplete head at once if what arrived is already wrong.
-
-        Scans only the bytes not seen before: a bare CR or LF (a client that ends lines with
-        LF alone would otherwise wait for the timeout), a request line that is too long or
-        not HTTP/1.x (HTTP/0.9, the HTTP/2 preface), a field line or field count too large.
-        """
-        limits = self._limits
-        start = max(self._scan_pos - 1, 0)
-        if _BARE_LF.search(buf, start, len(buf) - 1 if buf.endswith(b"\r") else len(buf)):
-            raise HTTPProtocolError("bare CR or LF in message head", 400)
-        pos = self._scan_pos
-        while True:
-            nl = buf.find(b"\n", pos)
-            if nl < 0:
-                break
-            line_length = nl - 1 - self._line_start
-            if self._line_count == 0:
-                if line_length > limits.max_line:
-                    raise HTTPProtocolError("request line too long", 414)
-                parse_request_line(buf[self._line_start : nl - 1], limits)
-            elif line_length > limits.max_field:
-                raise HTTPProtocolError("header field too long", 431)
-            self._line_count += 1
-            if self._line_count > limits.max_fields + 1:
-                raise HTTPProtocolError("too many header fields", 431)
-            self._line_start = pos = nl + 1
-        self._scan_pos = len(buf)
-        pending = len(buf) - self._line_start
-        if self._line_count == 0 and pending > limits.max_line:
-            raise HTTPProtocolError("request line too long", 414)
-        if self._line_count and pending > limits.max_field + 1:
-            raise HTTPProtocolError("header field too long", 431)
-
-    def _check_head(self, head: RequestHead) -> None:
-        hosts = [v for n, v in head.headers if n.lower() == b"host"]
-        if len(hosts) > 1:
-            raise HTTPProtocolError("several Host fields", 400)
-        if head.version == b"HTTP/1.1" and not hosts:
-            raise HTTPProtocolError("missing Host field", 400)
-        if hosts and hosts[0] and _HOST.fullmatch(hosts[0]) is None:
-            raise HTTPProtocolError("invalid Host field", 400)
-        if head.method == b"CONNECT":
-            raise HTTPProtocolError("CONNECT is not supported: this is no forward proxy", 405)
-        target = head.target
-        if target.startswith(b"/"):
+    def _begin(self, request: Request) -> None:
+        head = request.head
+        self.requests += 1
+        self._head = head
+        self._responding = True
+        self._has_body = request.body is not BodyMode.NONE
+        if self._has_body:
+            self._body_start = self._reactor.seconds()
+            self._arm_timer(again=True)  # the body's deadline may come before the head's
+        if head.target == b"*":
+            self._answer_options()
             return
-        if target == b"*":
-            if head.method != b"OPTIONS":
-                raise HTTPProtocolError("'*' is a request target for OPTIONS only", 400)
-            return
-        m = _ABSOLUTE.fullmatch(target)
-        if m is None:
-            raise HTTPProtocolError("request target must be a path or an absolute URI", 400)
-        scheme, authority = m.group(1).lower(), m.group(2)
-        host = hosts[0] if hosts else None
-        if not authority or _HOST.fullmatch(authority) is None:
-            raise HTTPProtocolError("invalid authority in the request target", 400)
-        if host is not None and _authority_key(scheme, host) != _authority_key(scheme, authority):
-            # RFC 9112 §3.2.2 says the target's authority wins; a reverse proxy that let it
-            # differ from Host would be asked for other sites. Refused: no open proxy.
-            raise HTTPProtocolError("the request target names another host than Host", 400)
-        if host is None:
-            head.headers.append((b"Host", authority))
-        rest = m.group(3) or b""
-        head.target = rest if rest.startswith(b"/") else b"/" + rest
+        exchange = self._exchange_factory(self, request)
+        if self._responding and self._head is head:
+            self._exchange = exchange
 
-    def _answer_options(self, head: RequestHead, has_body: bool) -> None:
+    def _answer_options(self) -> None:
         """``OPTIONS *`` is about the server itself: answered here as Apache's core answers
         it (httpd 2.4.71: 200, ``Content-Length: 0``, no ``Allow``); no member sees it."""
-        self.requests += 1
-        self._head = head
-        self._keep_alive = self._wants_keep_alive(head)
-        self._state = _WAIT
-        self._reader = None
-        self._responding = True
-        self.start_response(200, b"OK", [(b"Date", http_date())], 0, close=has_body)
+        self._start(200, b"OK", [(b"Date", http_date())], 0, close=self._has_body)
         self.finish_response()
 
-    @staticmethod
-    def _wants_keep_alive(head: RequestHead) -> bool:
-        connection = [t.lower() for t in header_values(head.headers, b"connection")]
-        if head.version == b"HTTP/1.1":
-            return b"close" not in connection
-        return b"keep-alive" in connection
-
-    def _begin(self, head: RequestHead, reader: BodyReader | None, length: int | None) -> None:
-        self._head = head
-        self._body_start = self._reactor.seconds()
-        self._body_bytes = 0
-        pieces: list[bytes] = []
-        rest: bytes | None = None
-        if reader is not None and self._buf:
-            # Body bytes that came with the head are checked before a member is contacted.
-            data, self._buf = self._buf, b""
-            try:
-                pieces, rest = reader.feed(data)
-                self._count_body(pieces)
-            except HTTPProtocolError as e:
-                self.send_error(e.status, e.message, close=True)
-                return
-        self.requests += 1
-        self._responding = True
-        self._response_started = False
-        self._keep_alive = self._wants_keep_alive(head)
-        self._reader = reader
-        self._state = _BODY if reader is not None else _WAIT
-        if reader is not None:
-            self._arm_timer(again=True)  # the body's deadline may come before the head's
-        number = self.requests
-        exchange = self._exchange_factory(self, head, length, reader is not None and length is None)
-        if self.requests != number:
-            return  # answered at once, and a pipelined request already took over
-        if self._responding:
-            self._exchange = exchange
-        if self._state in (_BODY, _DISCARD):
-            if pieces or rest is not None:
-                self._deliver(pieces, rest)
-        elif self._state == _WAIT and self._responding:
-            exchange.body_end()
-
-    def _count_body(self, pieces: list[bytes]) -> None:
-        """Count request body bytes against LimitRequestBody and the body read rate."""
-        n = sum(len(p) for p in pieces)
-        self._body_bytes += n
-        limit = self._client_limits.limit_request_body
-        if limit and self._body_bytes > limit:
-            raise HTTPProtocolError("request body larger than LimitRequestBody", 413)
-
-    def _feed_body(self, data: bytes) -> None:
-        reader = self._reader
-        assert reader is not None
-        try:
-            pieces, rest = reader.feed(data)
-            if self._state == _BODY:
-                self._count_body(pieces)
-        except HTTPProtocolError as e:
-            self._body_error(e)
-            return
-        self._deliver(pieces, rest)
-
-    def _deliver(self, pieces: list[bytes], rest: bytes | None) -> None:
-        """Hand body pieces to the exchange (or drop them); ``rest``: what followed the body."""
-        if self._state == _BODY:
-            for piece in pieces:
-                exchange = self._exchange
-                if exchange is None:
-                    break
-                exchange.body_data(piece)
-                if self._state != _BODY:
-                    break
-        if self._state == _DISCARD:
-            self._discarded += sum(len(p) for p in pieces)
-        if rest is None:
-            if self._state == _DISCARD and (
-                self._discarded > MAX_DISCARD or self._reactor.seconds() > self._discard_deadline
-            ):
-                self._close()
-            return
-        self._reader = None
-        self._buf = rest
-        if self._state == _BODY:
-            self._state = _WAIT
-            if self._exchange is not None:
-                self._exchange.body_end()
-            if self._state == _WAIT and self._buf:
-                self.pause_reading("pipeline")
-        elif self._state == _DISCARD:
-            self._next_request()
-
-    def _body_error(self, error: HTTPProtocolError) -> None:
+    def _client_error(self, error: HTTPProtocolError, *, discarding: bool) -> None:
+        """The client broke the protocol: answer if nothing was answered yet, then close."""
         exchange, self._exchange = self._exchange, None
         if exchange is not None:
             exchange.client_gone()
-        if self._response_started:
+        if discarding or self._h1.send_state is SendState.BODY:
             self._close(abort=True)
-        else:
-            self.send_error(error.status, error.message, close=True)
+            return
+        extra = [(b"Allow", ALLOW)] if error.status == 405 else []
+        self.send_error(error.status, error.message, headers=extra, close=True)
 
-    def pause_reading(self, reason: str) -> None:
-        """Stop reading from the client until every reason is resumed."""
-        if not self._pauses:
-            self._paused_at = self._reactor.seconds()
-            if self.transport is not None:
-                stream(self.transport).pauseProducing()
-        self._pauses.add(reason)
-
-    def resume_reading(self, reason: str) -> None:
-        if reason in self._pauses:
-            self._pauses.discard(reason)
-            if not self._pauses and self._state == _BODY:
-                # Time the member kept the body waiting does not count against the client.
-                self._body_start += self._reactor.seconds() - self._paused_at
-            if not self._pauses and self.transport is not None and self._state != _CLOSED:
-                stream(self.transport).resumeProducing()
+    # -- the Channel (used by the exchange) ---------------------------------------------
 
     def client_info(self) -> ClientInfo:
         """Addresses and TLS parameters of this connection (computed once)."""
@@ -438,112 +275,98 @@ class FrontendProtocol(Protocol):
         return self._client_info
 
     @property
-    def head(self) -> RequestHead | None:
-        return self._head
+    def buffered(self) -> int:
+        """Bytes received and not handled yet (a partial head, a pipelined request)."""
+        return self._h1.buffered
 
     @property
-    def body_complete(self) -> bool:
-        return self._reader is None
-
-    # -- response side -----------------------------------------------------------------
+    def head(self) -> RequestHead | None:
+        """The request being answered, or None between requests."""
+        return self._head
 
     def send_continue(self) -> None:
-        """Answer ``Expect: 100-continue`` once the body can go somewhere."""
-        if self.transport is not None and not self._response_started and self._state == _BODY:
-            self._out.write(self.transport, b"HTTP/1.1 100 Continue\r\n\r\n")
+        if self.transport is not None and not self._closed and self._h1.continue_allowed:
+            self._outbox.write(self.transport, self._h1.send_continue())
 
     def start_response(
+        self, status: int, reason: bytes, headers: Fields, length: int | None
+    ) -> None:
+        self._start(status, reason, headers, length)
+
+    def _start(
         self,
         status: int,
         reason: bytes,
-        headers: Headers,
+        headers: Fields,
         length: int | None,
         *,
         close: bool = False,
     ) -> None:
-        """Send the response head; ``length`` None means the body length is unknown."""
-        assert self.transport is not None and self._head is not None
-        self._response_started = True
-        head = self._head
-        no_body = head.method == b"HEAD" or status in (204, 304) or status < 200
-        self._no_body = no_body
-        keep = self._keep_alive and not close
-        out = list(headers)
-        self._chunked_out = False
-        if length is not None:
-            if status not in (204, 304) or head.method == b"HEAD":
-                out.append((b"Content-Length", b"%d" % length))
-        elif not no_body:
-            if head.version == b"HTTP/1.1":
-                self._chunked_out = True
-                out.append((b"Transfer-Encoding", b"chunked"))
-            else:
-                keep = False
-        if not keep:
-            out.append((b"Connection", b"close"))
-        elif head.version == b"HTTP/1.0":
-            out.append((b"Connection", b"keep-alive"))
-        self._keep_alive = keep
-        parts = [b"HTTP/1.1 %d " % status, reason or REASONS.get(status, b"Unknown"), b"\r\n"]
-        for name, value in out:
-            parts += (name, b": ", value, b"\r\n")
-        parts.append(b"\r\n")
-        self._out.write(self.transport, b"".join(parts))
+        if self._closed or self.transport is None:
+            return
+        head = self._h1.start_response(status, headers, length, reason=reason, close=close)
+        self._outbox.write(self.transport, head)
 
     def write_body(self, data: bytes) -> None:
-        if self._no_body or not data or self.transport is None or self._state == _CLOSED:
+        if self._closed or self.transport is None:
             return
-        if self._chunked_out:
-            self._out.write_sequence(self.transport, [b"%x\r\n" % len(data), data, b"\r\n"])
-        else:
-            self._out.write(self.transport, data)
+        out = self._h1.send_body(data)
+        if out:
+            self._outbox.write(self.transport, out)
 
     def finish_response(self) -> None:
         """The response is complete: keep the connection for the next request, or close."""
-        if self._state == _CLOSED:
+        if self._closed:
             return
-        if self._chunked_out and self.transport is not None:
-            self._out.write(self.transport, b"0\r\n\r\n")
+        h1 = self._h1
+        try:
+            out = h1.end_response()
+        except LocalProtocolError:
+            self.abort()
+            return
+        if out and self.transport is not None:
+            self._outbox.write(self.transport, out)
         self.unregister_producer()
         self._exchange = None
         self._responding = False
-        if not self._keep_alive:
+        self._head = None
+        if h1.send_state is SendState.MUST_CLOSE:
             self._close()
             return
-        if self._state == _BODY:
+        if h1.recv_state is RecvState.DISCARD:
             # The answer came before the whole body: read and drop the rest, within bounds.
-            self._state = _DISCARD
-            self._discarded = 0
             self._discard_deadline = self._reactor.seconds() + DISCARD_SECONDS
-            self._pauses.clear()
-            if self.transport is not None:
-                stream(self.transport).resumeProducing()
+            if self._pauses:
+                self._pauses.clear()
+                if self.transport is not None:
+                    stream(self.transport).resumeProducing()
             self._arm_timer(again=True)
             return
         self._next_request()
 
     def _next_request(self) -> None:
-        self._state = _HEAD
-        self._head = None
-        self._response_started = False  # an error for the next request is answered, not cut
         # The finished exchange's pauses end with it: a member connection unregistered as
         # its producer while it had paused the body would otherwise never resume it, and
         # the next request would wait unread until KeepAliveTimeout closed the connection.
-        self._pauses.discard("pipeline")
         if self._pauses:
             self._pauses.clear()
             if self.transport is not None:
                 stream(self.transport).resumeProducing()
-        self.resume_reading("pipeline")
         now = self._last_activity = self._reactor.seconds()
         # Waiting for the next request is KeepAliveTimeout; its head, once begun, the
         # header stage of RequestReadTimeout.
-        self._head_start = now if self._buf else None
-        self._head_bytes = len(self._buf)
-        self._reset_scan()
+        buffered = self._h1.buffered
+        self._head_start = now if buffered else None
+        self._head_bytes = buffered
         self._arm_timer(again=True)
-        if self._buf:
-            self._advance()
+        if self._handling:
+            self._cycle_pending = True
+            return
+        events = self._next_events()
+        if events:
+            self._handle(events)
+        if not self._closed and not self._h1.wants_data:
+            self.pause_reading(PauseReason.PIPELINE)
 
     def abort(self) -> None:
         """The response cannot be completed: the client must not mistake it for whole."""
@@ -552,69 +375,52 @@ class FrontendProtocol(Protocol):
         self._close(abort=True)
 
     def send_error(
-        self, status: int, message: str, *, close: bool = False, headers: Headers | None = None
+        self, status: int, message: str, *, headers: Fields = (), close: bool = False
     ) -> None:
         """Answer with a short error page (only before a response began)."""
-        if self.transport is None or self._state == _CLOSED:
+        if self.transport is None or self._closed:
             return
-        if self._response_started:
+        if self._h1.send_state is SendState.BODY:
             self.abort()
             return
-        if self._head is None:
-            # No request was parsed: frame the error for an HTTP/1.1 client that is closed.
-            self._head = RequestHead(b"GET", b"/", b"HTTP/1.1", [])
-            self._keep_alive = False
         reason = REASONS.get(status, b"Error")
         body = (
             b"<!DOCTYPE html>\n<html><head><title>%d %s</title></head><body>\n<h1>%s</h1>\n"
             b"<p>%s</p>\n</body></html>\n"
             % (status, reason, reason, _html_escape(message).encode("utf-8"))
         )
-        fields: Headers = [
-            (b"Date", http_date()),
-            (b"Content-Type", b"text/html; charset=utf-8"),
-            *(headers or ()),
-        ]
+        fields = [(b"Date", http_date()), (b"Content-Type", b"text/html; charset=utf-8")]
+        fields += headers
         self._responding = True
-        self.cork()  # the head and the page as one send, when no caller corked already
+        outbox = self._outbox
+        outbox.hold()  # the head and the page as one send, when no caller holds already
         try:
-            self.start_response(status, reason, fields, len(body), close=close)
+            self._start(status, reason, fields, len(body), close=close)
             self.write_body(body)
-            if close:
-                self._reader = None
-                self._state = _WAIT
             self.finish_response()
         finally:
-            self.uncork()
+            outbox.release()
 
-    def cork(self) -> None:
-        """Hold this connection's writes until the matching :meth:`uncork`.
+    def pause_reading(self, reason: PauseReason) -> None:
+        """Stop reading from the client until every reason is resumed."""
+        if not self._pauses:
+            self._paused_at = self._reactor.seconds()
+            if self.transport is not None:
+                stream(self.transport).pauseProducing()
+        self._pauses.add(reason)
 
-        Writes go out at once (:func:`~ajpbalancer._transport.write_through`); a member
-        connection corks around each read it handles, and this protocol around its own,
-        so that a head, a body and a chunked terminator written meanwhile (or an error
-        page, a pipelined request's whole answer) leave as one send. Corks nest.
-        """
-        self._out.cork()
-
-    def uncork(self) -> None:
-        """Send what was held when the outermost cork ends (dropped if the connection
-        was aborted or lost meanwhile, as Twisted drops its buffer then)."""
-        self._out.uncork(self.transport)
-
-    @property
-    def corked(self) -> bool:
-        return self._out.corked
-
-    def at_uncork(self, callback: Callable[[], None]) -> None:
-        """Run ``callback`` once the outermost cork ends (now, when not corked): a
-        member connection written to meanwhile is uncorked then, so that a request's
-        head and the body that came with it go to the member as one send too."""
-        self._out.at_uncork(callback)
+    def resume_reading(self, reason: PauseReason) -> None:
+        if reason in self._pauses:
+            self._pauses.discard(reason)
+            if not self._pauses and self._h1.recv_state is RecvState.BODY:
+                # Time the member kept the body waiting does not count against the client.
+                self._body_start += self._reactor.seconds() - self._paused_at
+            if not self._pauses and self.transport is not None and not self._closed:
+                stream(self.transport).resumeProducing()
 
     def register_producer(self, producer: IPushProducer) -> None:
         """The exchange's producer is paused while the client's write buffer is full."""
-        if self.transport is not None and self._producer is None and self._state != _CLOSED:
+        if self.transport is not None and self._producer is None and not self._closed:
             self._producer = producer
             stream(self.transport).registerProducer(producer, True)
 
@@ -627,18 +433,19 @@ class FrontendProtocol(Protocol):
     # -- connection housekeeping -------------------------------------------------------
 
     def _close(self, *, abort: bool = False) -> None:
-        if self._state == _CLOSED:
+        if self._closed:
             return
-        self._state = _CLOSED
+        self._closed = True
         self._cancel_timer()
         self.unregister_producer()
-        if self.transport is not None:
+        transport = self.transport
+        if transport is not None:
             if abort:
-                self._out.drop()  # an abort drops what Twisted had buffered, too
-                stream(self.transport).abortConnection()
+                self._outbox.drop(transport)  # an abort drops what Twisted had buffered, too
+                stream(transport).abortConnection()
             else:
-                self._out.flush(self.transport)  # what was written goes out before the FIN
-                self.transport.loseConnection()
+                self._outbox.flush(transport)  # what was written goes out before the FIN
+                transport.loseConnection()
 
     def _arm_timer(self, *, again: bool = False) -> None:
         """Make sure a timer runs; ``again``: the deadline may have moved earlier.
@@ -667,30 +474,30 @@ class FrontendProtocol(Protocol):
             self._timer.cancel()
         self._timer = None
 
-    def _deadline(self) -> tuple[float, str] | None:
+    def _deadline(self) -> tuple[float, _Wait] | None:
         """When the current wait ends and what it is, or None while nothing is awaited.
 
         Deadlines only move later as bytes arrive, so the timer is checked lazily: when it
         fires early it is armed again for the rest.
         """
-        state = self._state
+        state = self._h1.recv_state
         limits = self._client_limits
-        if state == _HEAD and not self._responding:
+        if (state is RecvState.IDLE or state is RecvState.HEAD) and not self._responding:
             if self._head_start is None:
-                return self._last_activity + limits.keep_alive_timeout, "idle"
+                return self._last_activity + limits.keep_alive_timeout, _Wait.IDLE
             stage = limits.header_timeout
             if not stage.timeout:
-                return self._last_activity + FALLBACK_READ_TIMEOUT, "head"
-            return stage.deadline(self._head_start, self._head_bytes), "head"
-        if state == _BODY:
+                return self._last_activity + FALLBACK_READ_TIMEOUT, _Wait.HEAD
+            return stage.deadline(self._head_start, self._head_bytes), _Wait.HEAD
+        if state is RecvState.BODY:
             stage = limits.body_timeout
             if self._pauses:  # the member is not taking the body: not the client's fault
-                return self._reactor.seconds() + max(stage.timeout, 1.0), "paused"
+                return self._reactor.seconds() + max(stage.timeout, 1.0), _Wait.PAUSED
             if not stage.timeout:
-                return self._last_activity + FALLBACK_READ_TIMEOUT, "body"
-            return stage.deadline(self._body_start, self._body_bytes), "body"
-        if state == _DISCARD:
-            return self._discard_deadline, "discard"
+                return self._last_activity + FALLBACK_READ_TIMEOUT, _Wait.BODY
+            return stage.deadline(self._body_start, self._h1.body_received), _Wait.BODY
+        if state is RecvState.DISCARD:
+            return self._discard_deadline, _Wait.DISCARD
         return None
 
     def _on_timer(self) -> None:
@@ -699,36 +506,19 @@ class FrontendProtocol(Protocol):
         if deadline is None:
             return
         when, what = deadline
-        if what == "paused" or when > self._reactor.seconds():
+        if what is _Wait.PAUSED or when > self._reactor.seconds():
             self._arm_timer()
             return
-        if what == "head" and self._buf:
+        if what is _Wait.HEAD and self._h1.buffered:
             self.send_error(408, "the request head did not arrive in time", close=True)
-        elif what == "body":
-            self._body_error(HTTPProtocolError("the request body did not arrive in time", 408))
+        elif what is _Wait.BODY:
+            self._client_error(
+                HTTPProtocolError("the request body did not arrive in time", 408),
+                discarding=False,
+            )
         else:
             self._close()
 
 
-def _authority_key(scheme: bytes, authority: bytes) -> bytes:
-    """``host[:port]`` compared as Host values are: case-insensitive, default port left out."""
-    host = authority.lower().rstrip(b".")
-    default = b":443" if scheme == b"https" else b":80"
-    if host.endswith(default):
-        host = host[: -len(default)]
-    return host
-
-
 def _html_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-_date_cache: tuple[int, bytes] = (0, b"")
-
-
-def http_date() -> bytes:
-    global _date_cache  # noqa: PLW0603 -- a one-entry cache of the formatted second
-    now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache = (now, formatdate(now, usegmt=True).encode("ascii"))
-    return _date_cache[1]

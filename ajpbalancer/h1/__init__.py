@@ -44,6 +44,7 @@ from ajpbalancer.h1._head import (
 )
 from ajpbalancer.h1._server import READ_AHEAD, REASONS, ServerConnection
 from ajpbalancer.h1._state import (
+    ANSWER_WITHOUT_REQUEST,
     NEXT_CYCLE,
     RECV_TRANSITIONS,
     SEND_TRANSITIONS,
@@ -52,6 +53,7 @@ from ajpbalancer.h1._state import (
 )
 
 __all__ = [
+    "ANSWER_WITHOUT_REQUEST",
     "DEFAULT_LIMITS",
     "END_OF_MESSAGE",
     "NEXT_CYCLE",

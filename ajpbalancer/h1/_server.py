@@ -53,6 +53,7 @@ from ajpbalancer.h1._head import (
     serialize_response_head,
 )
 from ajpbalancer.h1._state import (
+    ANSWER_WITHOUT_REQUEST,
     NEXT_CYCLE,
     RECV_TRANSITIONS,
     SEND_TRANSITIONS,
@@ -458,6 +459,10 @@ class ServerConnection:
             raise LocalProtocolError(f"cannot send {kind.__name__} in state {state.value}")
         self._send = new
 
+    def send_continue(self) -> bytes:
+        """``100 Continue`` (see :meth:`send_informational`)."""
+        return self.send_informational(100)
+
     def send_informational(
         self, status: int, headers: Sequence[tuple[bytes, bytes]] = (), reason: bytes = b""
     ) -> bytes:
@@ -503,12 +508,14 @@ class ServerConnection:
         if not 200 <= status <= 999:
             raise LocalProtocolError(f"a final response has a status of 200 to 999, not {status}")
         recv = self._recv
+        if self._send is SendState.IDLE and recv in ANSWER_WITHOUT_REQUEST:
+            # An answer with no request to answer (one that could not be parsed, or never
+            # came in time): framed as to an HTTP/1.1 client, and the connection closes.
+            self._reset_request()
+            self._send = SendState.WAIT
+            self._recv = recv = RecvState.ERROR
         if recv is RecvState.ERROR:
             close = True
-            if self._send is SendState.IDLE:
-                # No request could be parsed: answered as to an HTTP/1.1 client, then closed.
-                self._reset_request()
-                self._send = SendState.WAIT
         elif (
             self._expect_continue
             and not self._continue_sent

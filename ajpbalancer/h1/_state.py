@@ -90,6 +90,13 @@ SEND_TRANSITIONS: Final[dict[tuple[SendState, type], SendState]] = {
 connection and to MUST_CLOSE otherwise; a ``101`` (an :class:`InformationalResponse`
 the request asked for) to SWITCHED."""
 
+ANSWER_WITHOUT_REQUEST: Final[frozenset[RecvState]] = frozenset(
+    {RecvState.IDLE, RecvState.HEAD, RecvState.ERROR}
+)
+"""With our side IDLE, a :class:`Response` may still be sent while the client's side is in
+one of these states: the answer to a request that could not be parsed or did not arrive
+in time. It is framed as to an HTTP/1.1 client and the connection then closes."""
+
 NEXT_CYCLE: Final[dict[RecvState, RecvState]] = {
     RecvState.DONE: RecvState.IDLE,
     RecvState.BODY: RecvState.DISCARD,

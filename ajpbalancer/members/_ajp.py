@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.python.failure import Failure as TwistedFailure
 
+from ajpbalancer._transport import Outbox
 from ajpbalancer.ajp import (
     AJPProtocolError,
     ClientConnection,
@@ -50,11 +51,12 @@ class AJPMemberConnection(MemberProtocol):
         timeout: float,
         release: Callable[[AJPMemberConnection, bool], None],
         lost: Callable[[AJPMemberConnection], None],
+        outbox: Outbox,
         *,
         packet_size: int = 8192,
         ping: float = 0.0,
     ) -> None:
-        super().__init__(reactor, timeout, release, lost)
+        super().__init__(reactor, timeout, release, lost, outbox)
         self._packet_size = packet_size
         self._ping = ping
         self._codec = ClientConnection(max_packet_size=packet_size)
@@ -172,12 +174,13 @@ class AJPMemberConnection(MemberProtocol):
             # Nothing went out; the request itself cannot be expressed (header overflow).
             self._fail(Failure.REJECTED, str(e), status=e.status_hint, sent=False)
             return
-        self.cork()  # the request and a first body packet as one send
+        outbox = self._outbox
+        outbox.hold()  # the request and a first body packet as one send
         try:
             self._write(packet)
             self._flush_body()
         finally:
-            self.uncork()
+            outbox.release()
 
     def _flush_body(self) -> None:
         """Send the packet the container is owed, if there is something (or an end) to send."""

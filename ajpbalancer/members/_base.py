@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import Protocol
 
-from ajpbalancer._transport import Cork, no_delay, stream
+from ajpbalancer._transport import Outbox, no_delay, stream
 from ajpbalancer.members._timer import IdleTimer
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ class MemberProtocol(Protocol, ABC):
         timeout: float,
         release: Callable[[Any, bool], None],
         lost: Callable[[Any], None],
+        outbox: Outbox,
     ) -> None:
         self._reactor = reactor
         self._release = release
@@ -36,29 +37,29 @@ class MemberProtocol(Protocol, ABC):
         self.requests = 0
         self._paused = False
         self._timer = IdleTimer(reactor, timeout, self._timed_out)
-        self._out = Cork()
+        self._outbox = outbox
 
     def connectionMade(self) -> None:
         self.connected_at = self.idle_since = self._reactor.seconds()
         no_delay(self.transport)
 
     def dataReceived(self, data: bytes) -> None:
-        sink = self.sink
-        if sink is None:
+        if self.sink is None:
             # Bytes from a member with no request outstanding: it is out of step.
             self._discard()
             return
-        # The client's head, body and end written meanwhile leave as one send. The same
-        # sink is uncorked even if the exchange let go of this connection meanwhile.
-        sink.cork()
+        # What this read makes the exchange write (to the client, and to this or another
+        # member) leaves as one send per connection (see Outbox).
+        outbox = self._outbox
+        outbox.hold()
         try:
             self._data_received(data)
         finally:
-            sink.uncork()
+            outbox.release()
 
     @abstractmethod
     def _data_received(self, data: bytes) -> None:
-        """Bytes from the member while a request is outstanding (the client is corked)."""
+        """Bytes from the member while a request is outstanding (the outbox is held)."""
 
     @abstractmethod
     def _timed_out(self) -> None:
@@ -86,27 +87,19 @@ class MemberProtocol(Protocol, ABC):
     def close(self) -> None:
         """Close an idle connection (pool shutdown, ttl expiry)."""
         if self.transport is not None and not self.closed:
-            self._out.flush(self.transport)
+            self._outbox.flush(self.transport)
             self.transport.loseConnection()
 
-    def cork(self) -> None:
-        """Hold writes to the member until the matching ``uncork`` (see ``Cork``)."""
-        self._out.cork()
-
-    def uncork(self) -> None:
-        self._out.uncork(self.transport)
-
     def _write(self, data: bytes) -> None:
-        """Send at once, or hold while corked (see ``Cork``)."""
-        self._out.write(self.transport, data)
-
-    def _write_sequence(self, parts: list[bytes]) -> None:
-        self._out.write_sequence(self.transport, parts)
+        """Send at once, or with the rest of what this input event writes (see Outbox)."""
+        assert self.transport is not None
+        self._outbox.write(self.transport, data)
 
     def _stop_extras(self) -> None:
         """Stop what a subclass runs besides the idle timer (a producer, a CPING timer)."""
 
     def _discard(self) -> None:
-        self._out.drop()  # an abort drops what Twisted had buffered, too
-        if self.transport is not None and not self.closed:
-            stream(self.transport).abortConnection()
+        if self.transport is not None:
+            self._outbox.drop(self.transport)  # an abort drops what Twisted had buffered, too
+            if not self.closed:
+                stream(self.transport).abortConnection()

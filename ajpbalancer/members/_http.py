@@ -18,7 +18,7 @@ from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.python.failure import Failure as TwistedFailure
 from zope.interface import implementer
 
-from ajpbalancer._transport import stream
+from ajpbalancer._transport import Outbox, stream
 from ajpbalancer.h1 import (
     DEFAULT_LIMITS,
     BodyReader,
@@ -68,8 +68,9 @@ class HTTPMemberConnection(MemberProtocol):
         timeout: float,
         release: Callable[[HTTPMemberConnection, bool], None],
         lost: Callable[[HTTPMemberConnection], None],
+        outbox: Outbox,
     ) -> None:
-        super().__init__(reactor, timeout, release, lost)
+        super().__init__(reactor, timeout, release, lost, outbox)
         self._method = b""
         self._buf = b""
         self._reader: BodyReader | None = None
@@ -159,7 +160,7 @@ class HTTPMemberConnection(MemberProtocol):
         self._body_sent = True
         self._timer.touch()
         if self._body_mode == BODY_CHUNKED:
-            self._write_sequence([b"%x\r\n" % len(data), data, b"\r\n"])
+            self._write(b"%x\r\n%s\r\n" % (len(data), data))
         else:
             self._write(data)
 

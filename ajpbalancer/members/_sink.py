@@ -32,14 +32,6 @@ class ResponseSink(Protocol):
 
     def resume_request_body(self) -> None: ...
 
-    def cork(self) -> None:
-        """Hold what is written to the client until ``uncork``: a member connection corks
-        around each read it handles, so that a head, a body and an end written meanwhile
-        leave as one send. Nests; every ``cork`` is followed by one ``uncork``."""
-        ...
-
-    def uncork(self) -> None: ...
-
 
 class MemberConnection(Protocol):
     """What the exchange uses of a member connection, HTTP or AJP alike."""
@@ -63,12 +55,5 @@ class MemberConnection(Protocol):
     def resume_response(self) -> None: ...
 
     def abort(self) -> None: ...
-
-    def cork(self) -> None:
-        """Hold what is written to the member until ``uncork`` (as ``ResponseSink.cork``):
-        a request's head and body written in one callback leave as one send."""
-        ...
-
-    def uncork(self) -> None: ...
 
     def close(self) -> None: ...

@@ -1,7 +1,7 @@
 """One proxied request: route it, pick a member, stream both ways, answer errors.
 
-The exchange sits between a :class:`FrontendProtocol` (the client) and a member
-connection. It is the client transport's producer while the response streams (a slow
+The exchange sits between a :class:`~ajpbalancer.channel.Channel` (the client side) and
+a member connection. It is the client transport's producer while the response streams (a slow
 client pauses the member connection) and it pauses reading from the client while the
 member connection is not ready or cannot take more body. It decides what a failure
 means for the client: 503 when no member could be reached, 504 on a timeout, 502 on a
@@ -15,19 +15,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import partial
 from typing import Any
 
 from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from ajpbalancer._transport import Outbox
 from ajpbalancer.balancer import post_request
+from ajpbalancer.channel import Channel, PauseReason
 from ajpbalancer.config import Frontend, Scheme
 from ajpbalancer.errors import AJPBalancerError
-from ajpbalancer.frontend import FrontendProtocol, http_date
-from ajpbalancer.h1 import Headers, HTTPProtocolError, RequestHead
-from ajpbalancer.headers import response_headers
+from ajpbalancer.h1 import BodyMode, Headers, HTTPProtocolError, Request
+from ajpbalancer.headers import http_date, response_headers
 from ajpbalancer.members import (
     BODY_CHUNKED,
     BODY_LENGTH,
@@ -63,11 +63,10 @@ class FrontendContext:
     reverse: ReverseMap | None = None
     in_flight: set[ProxyExchange] = field(default_factory=set)
     observer: ExchangeObserver | None = None
+    outbox: Outbox = field(default_factory=Outbox)
 
-    def exchange(
-        self, channel: FrontendProtocol, head: RequestHead, length: int | None, chunked: bool
-    ) -> ProxyExchange:
-        return ProxyExchange(self, channel, head, length, chunked)
+    def exchange(self, channel: Channel, request: Request) -> ProxyExchange:
+        return ProxyExchange(self, channel, request)
 
 
 @implementer(IPushProducer)
@@ -77,21 +76,19 @@ class ProxyExchange:
     def __init__(
         self,
         ctx: FrontendContext,
-        channel: FrontendProtocol,
-        head: RequestHead,
-        length: int | None,
-        chunked: bool,
+        channel: Channel,
+        request: Request,
     ) -> None:
         self._ctx = ctx
         self._channel = channel
-        self._head = head
-        self._length = length
-        self._chunked = chunked
-        self._has_body = chunked or bool(length)
-        self._body_done = not self._has_body
+        self._head = request.head
+        self._length = request.length
+        self._chunked = request.body is BodyMode.CHUNKED
+        self._has_body = has_body = request.body is not BodyMode.NONE
+        self._expect_continue = request.expect_continue
+        self._body_done = not has_body
         self._pending: list[bytes] = []
         self._conn: MemberConnection | None = None
-        self._held: MemberConnection | None = None  # corked until the channel uncorks
         self._cancel: Callable[[], None] | None = None
         self._worker: Worker | None = None
         self._payload: Any = None
@@ -108,7 +105,6 @@ class ProxyExchange:
         self._sent_bytes = 0
         self._started = ctx.reactor.seconds()
         self._member_started = self._started
-        self._expect_continue = False
         ctx.in_flight.add(self)
         self._start()
 
@@ -126,11 +122,9 @@ class ProxyExchange:
             self._error(404, "no rule matches this path")
             return
         expect = head.get(b"expect")
-        if expect is not None:
-            if expect.lower() != b"100-continue":
-                self._error(417, "unsupported expectation")
-                return
-            self._expect_continue = self._has_body and head.version == b"HTTP/1.1"
+        if expect is not None and expect.lower() != b"100-continue":
+            self._error(417, "unsupported expectation")
+            return
         self._request = OutgoingRequest(
             head=head,
             path=match.path.encode("ascii"),
@@ -166,7 +160,7 @@ class ProxyExchange:
             timeout = balancer.params.timeout
             if timeout and now + timeout / 100 < self._started + timeout:
                 # Apache's balancer timeout: look again until a member is usable.
-                self._channel.pause_reading("member")
+                self._channel.pause_reading(PauseReason.MEMBER)
                 self._wait_call = self._ctx.reactor.callLater(timeout / 100, self._choose)
                 return
             if selection.route is not None and balancer.params.nofailover:
@@ -195,7 +189,7 @@ class ProxyExchange:
     def _acquire(self, *, fresh: bool) -> None:
         assert self._worker is not None
         if not self._body_done:
-            self._channel.pause_reading("member")
+            self._channel.pause_reading(PauseReason.MEMBER)
         self._cancel = self._worker.pool.acquire(self._connected, self._not_connected, fresh=fresh)
 
     def _connected(self, conn: MemberConnection, reused: bool) -> None:
@@ -207,9 +201,9 @@ class ProxyExchange:
         self._conn = conn
         self._reused = reused
         mode = BODY_NONE if not self._has_body else (BODY_CHUNKED if self._chunked else BODY_LENGTH)
-        conn.cork()  # the head, the body that waited for the connection and its end: one send
+        outbox = self._ctx.outbox
+        outbox.hold()  # the head, the body that waited for the connection and its end: one send
         try:
-            self._hold(conn)
             conn.send_request(self, self._head.method, self._payload, mode)
             if self._finished or self._conn is None:
                 return
@@ -221,12 +215,12 @@ class ProxyExchange:
             if self._body_done and self._has_body:
                 conn.end_body()
         finally:
-            conn.uncork()
+            outbox.release()
         if not self._body_done:
             if self._expect_continue:
                 self._expect_continue = False
                 self._channel.send_continue()
-            self._channel.resume_reading("member")
+            self._channel.resume_reading(PauseReason.MEMBER)
 
     def _not_connected(self, error: MemberError) -> None:
         self._cancel = None
@@ -240,7 +234,6 @@ class ProxyExchange:
             if not self._finished:
                 self._pending.append(data)
             return
-        self._hold(conn)
         conn.write_body(data)
         self._add_sent(len(data))
         self._body_written += len(data)
@@ -248,7 +241,6 @@ class ProxyExchange:
     def body_end(self) -> None:
         self._body_done = True
         if self._conn is not None and self._has_body:
-            self._hold(self._conn)
             self._conn.end_body()
 
     def client_gone(self) -> None:
@@ -308,35 +300,12 @@ class ProxyExchange:
         self._conn = None
         self._fail(error)
 
-    def cork(self) -> None:
-        # The channel, not this exchange: it may finish (and a pipelined request begin on
-        # the channel) before the member connection uncorks.
-        self._channel.cork()
-
-    def uncork(self) -> None:
-        self._channel.uncork()
-
-    def _hold(self, conn: MemberConnection) -> None:
-        """Keep the member connection corked while the channel is (one client read, or
-        one member read): a request's head and the body that arrived with it, or several
-        body chunks from one read, go to the member as one send when the channel uncorks.
-        A request without a body is one write: nothing to join."""
-        if self._has_body and self._held is not conn and self._channel.corked:
-            self._held = conn
-            conn.cork()
-            self._channel.at_uncork(partial(self._unhold, conn))
-
-    def _unhold(self, conn: MemberConnection) -> None:
-        if self._held is conn:
-            self._held = None
-        conn.uncork()
-
     def pause_request_body(self) -> None:
-        # A reason of its own: _connected lifting the "member" pause must not lift this one.
-        self._channel.pause_reading("member-backpressure")
+        # A reason of its own: _connected lifting the MEMBER pause must not lift this one.
+        self._channel.pause_reading(PauseReason.BACKPRESSURE)
 
     def resume_request_body(self) -> None:
-        self._channel.resume_reading("member-backpressure")
+        self._channel.resume_reading(PauseReason.BACKPRESSURE)
 
     # -- IPushProducer for the client transport -----------------------------------------
 
@@ -419,12 +388,12 @@ class ProxyExchange:
         """The frontend's ``scheme://host[:port]`` as this client addressed it (as httpd's
         ``ap_construct_url`` writes it: see :func:`request_base`)."""
         if self._public_base is None:
-            channel = self._channel
+            client = self._channel.client_info()
             self._public_base = request_base(
-                "https" if channel.is_ssl else "http",
+                "https" if self._channel.is_ssl else "http",
                 self._head.get(b"host"),
-                channel.local_ip.decode("ascii"),
-                channel.local_port,
+                client.local_ip.decode("ascii"),
+                client.local_port,
             )
         return self._public_base
 
@@ -448,7 +417,7 @@ class ProxyExchange:
         access_log = self._ctx.access_log
         if access_log is not None:
             access_log.log(
-                self._channel.client_ip,
+                self._channel.client_info().ip,
                 self._head,
                 status,
                 self._sent_bytes,

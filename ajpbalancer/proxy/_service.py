@@ -30,6 +30,7 @@ from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 
+from ajpbalancer._transport import Outbox
 from ajpbalancer.balancer import MemberState
 from ajpbalancer.balancer._shared import SharedMemory, SlotError
 from ajpbalancer.config import URL, Config, ConfigError, MemberParams, Scheme
@@ -77,11 +78,14 @@ class ProxyRuntime:
         observer: ExchangeObserver | None = None,
         shared: SharedMemory | None = None,
         configure: bool = False,
+        outbox: Outbox | None = None,
     ) -> None:
         """``shared``: the balancer state shared by the processes of ``workers = N`` (a
         member's slot is found by balancer and URL); ``configure``: this runtime comes from
-        a reload, so the configured fields of existing slots are updated."""
+        a reload, so the configured fields of existing slots are updated; ``outbox``: where
+        the frontends' and members' writes are coalesced (one per reactor)."""
         self.config = config
+        self.outbox = outbox = outbox if outbox is not None else Outbox()
         self.server_name = server_name
         timeout = config.settings.proxy_timeout
 
@@ -104,6 +108,7 @@ class ProxyRuntime:
                         m.params,
                         timeout,
                         state=state(f"balancer://{b.name} {m.url}", m.url, m.params),
+                        outbox=outbox,
                     )
                     for m in b.members
                 ],
@@ -126,6 +131,7 @@ class ProxyRuntime:
                         rule.params,
                         timeout,
                         state=state(f"direct {origin}", origin, rule.params),
+                        outbox=outbox,
                     )
                     direct[id(rule)] = worker
                     self.direct.append(worker)
@@ -140,6 +146,7 @@ class ProxyRuntime:
                 access_log=access_log,
                 reverse=ReverseMap.for_frontend(fe, config.balancers) if rewrites else None,
                 observer=observer,
+                outbox=outbox,
             )
         self.health_checkers = [
             HealthChecker(reactor, w) for w in self.workers() if w.params.hcmethod is not None
@@ -178,7 +185,11 @@ class FrontendFactory(Factory):
         if not self.gate.admit():
             return None  # MaxConnections reached within one accept burst: closed at once
         proto = FrontendProtocol(
-            self.reactor, self.context.exchange, client_limits=limits, on_close=self._closed
+            self.reactor,
+            self.context.exchange,
+            client_limits=limits,
+            on_close=self._closed,
+            outbox=self.context.outbox,
         )
         proto.factory = self
         self.connections.add(proto)
@@ -403,6 +414,7 @@ class ProxyService(MultiService):
             observer=self.observer,
             shared=self.shared,
             configure=True,
+            outbox=old_runtime.outbox,
         )
         carried = carry_over(old_runtime.workers(), runtime.workers())
         opened: list[tuple[str, str, _Listener]] = []

@@ -24,6 +24,7 @@ from twisted.internet.endpoints import (
 from twisted.internet.interfaces import IAddress, IStreamClientEndpoint
 from twisted.internet.protocol import Factory
 
+from ajpbalancer._transport import Outbox
 from ajpbalancer.balancer import MemberState, Selection, max_attempts, select_member
 from ajpbalancer.balancer._shared import SharedBalancer, SharedMemberState, SharedMemory
 from ajpbalancer.config import URL, Balancer, BalancerParams, Frontend, MemberParams, Scheme
@@ -42,9 +43,12 @@ class Worker:
         default_timeout: float,
         *,
         state: MemberState | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
-        """``state``: the member's shared state (``workers = N``), else a private one."""
+        """``state``: the member's shared state (``workers = N``), else a private one;
+        ``outbox``: where writes are coalesced (shared with the frontends)."""
         self.reactor = reactor
+        self.outbox = outbox if outbox is not None else Outbox()
         self.url = url
         self.params = params
         self.name = str(url)
@@ -108,6 +112,7 @@ class Worker:
                 self.timeout,
                 self.pool.release,
                 self.pool.lost,
+                self.outbox,
                 packet_size=self.params.packetsize,
                 ping=self.params.ping,
             )
@@ -117,6 +122,7 @@ class Worker:
                 self.timeout,
                 self.pool.release,
                 self.pool.lost,
+                self.outbox,
             )
         d = cast("Deferred[MemberConnection]", self.endpoint.connect(_OneConnection(conn)))
         if self.params.keepalive:

@@ -98,7 +98,10 @@ class Harness:
 
     def client(self, port: int = 40000) -> tuple[FrontendProtocol, Transport]:
         proto = FrontendProtocol(
-            self.reactor, self.context.exchange, client_limits=self.context.frontend.limits
+            self.reactor,
+            self.context.exchange,
+            client_limits=self.context.frontend.limits,
+            outbox=self.context.outbox,
         )
         transport = Transport(port=port)
         transport.protocol = proto

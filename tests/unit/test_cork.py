@@ -1,12 +1,12 @@
-"""Corking: what the proxy writes while handling one read leaves as one write.
+"""Write coalescing: what the proxy writes while handling one read leaves as one write.
 
-Writes go out at once (``write_through``), so without corking a response head, its
+Writes go out at once (``write_through``), so without coalescing a response head, its
 body and the chunked terminator written while handling one member read would be three
-sends, three TCP segments with TCP_NODELAY (Twisted's buffer used to join them). The
-member connections cork the client's connection around each read, the frontend corks
-around its own reads, and the exchange keeps a member connection corked until the client
-read that wrote a request's head and body ends. These tests count the ``write`` calls
-the transports see, in the in-memory proxy.
+sends, three TCP segments with TCP_NODELAY (Twisted's buffer used to join them). Every
+entry point of input (a client read, a member read, a member connection coming up) holds
+the one :class:`~ajpbalancer._transport.Outbox` the frontends and members share, and the
+outermost release sends what each connection was given. These tests count the ``write``
+calls the transports see, in the in-memory proxy.
 """
 
 from __future__ import annotations
@@ -49,10 +49,10 @@ def record(transport: Transport) -> list[str | bytes]:
 
 
 def http_sent(
-    request: bytes = GET,
+    request: bytes = GET, harness: Harness | None = None
 ) -> tuple[FrontendProtocol, Transport, Member]:
     """A proxy with an HTTP member, a client whose ``request`` reached the member."""
-    h = Harness(HTTP_ONLY)
+    h = harness or Harness(HTTP_ONLY)
     proto, client = h.client()
     proto.dataReceived(request)
     member = h.accept_member()
@@ -102,13 +102,14 @@ def test_pipelined_answers_made_in_one_client_read_are_one_write() -> None:
     assert client.value().count(b"HTTP/1.1 404 Not Found\r\n") == 3
 
 
-def test_corks_nest_and_the_outermost_uncork_sends() -> None:
-    proto, client, member = http_sent()
+def test_holds_nest_and_the_outermost_release_sends() -> None:
+    h = Harness(HTTP_ONLY)
+    _proto, client, member = http_sent(harness=h)
     writes = record(client)
-    proto.cork()
-    member.reply(response(b"hello"))  # the member's own cork ends inside ours
+    h.context.outbox.hold()
+    member.reply(response(b"hello"))  # the member read's own hold ends inside ours
     assert writes == []
-    proto.uncork()
+    h.context.outbox.release()
     assert len(writes) == 1
     assert client.value().endswith(b"\r\n\r\nhello")
 
@@ -122,7 +123,7 @@ def test_a_closing_answer_is_written_before_the_close() -> None:
     assert isinstance(events[0], bytes) and events[0].endswith(b"\r\n\r\nbye")
 
 
-def test_an_abort_while_corked_drops_what_was_held_as_twisted_drops_its_buffer() -> None:
+def test_an_abort_while_held_drops_what_was_held_as_twisted_drops_its_buffer() -> None:
     _h, client, tomcat = get_sent()
     tomcat.received()
     events = record(client)
@@ -134,13 +135,14 @@ def test_an_abort_while_corked_drops_what_was_held_as_twisted_drops_its_buffer()
     assert client.aborted
 
 
-def test_a_client_gone_while_corked_gets_nothing_more() -> None:
-    proto, client, member = http_sent()
+def test_a_client_gone_while_held_gets_nothing_more() -> None:
+    h = Harness(HTTP_ONLY)
+    _proto, client, member = http_sent(harness=h)
     events = record(client)
-    proto.cork()
+    h.context.outbox.hold()
     member.reply(response(b"hello"))
-    client.peer_closes()  # connectionLost while corked
-    proto.uncork()
+    client.peer_closes()  # connectionLost while held
+    h.context.outbox.release()
     assert events == ["close"]
 
 
@@ -180,7 +182,7 @@ def test_a_post_that_waited_for_its_member_connection_is_one_write_once_connecte
     h = Harness(HTTP_ONLY)
     proto, _client = h.client()
     proto.dataReceived(b"POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello")
-    h.accept_member()  # in no read's cork: the exchange corks the connection itself
+    h.accept_member()  # in no read's hold: the exchange holds the outbox itself
     assert len(to_member) == 1
     assert to_member[0].endswith(b"\r\n\r\nhello")
 

@@ -25,6 +25,7 @@ from ajpbalancer.ajp import (
     ServerConnection,
 )
 from ajpbalancer.frontend._tls import der_session_id
+from ajpbalancer.h1 import HeadLimits
 from tests.unit.proxyharness import Harness
 
 FUZZ = settings(max_examples=300, deadline=500, suppress_health_check=[HealthCheck.too_slow])
@@ -191,12 +192,15 @@ def feed_frontend(pieces: list[bytes]) -> bytes:
     the client got is returned."""
     h = Harness()
     proto, client = h.client()
-    limit = proto._limits.max_head
+    limits = h.context.frontend.limits
+    limit = HeadLimits(
+        limits.limit_request_line, limits.limit_request_field_size, limits.limit_request_fields
+    ).max_head
     for piece in pieces:
         if client.closed or client.producerState == "paused":
             break
         proto.dataReceived(piece)
-        assert len(proto._buf) <= limit + len(piece)
+        assert proto.buffered <= limit + len(piece)
     return client.io.getvalue()
 
 

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ajpbalancer.h1 import (
+    ANSWER_WITHOUT_REQUEST,
     END_OF_MESSAGE,
     NEXT_CYCLE,
     READ_AHEAD,
@@ -56,9 +57,7 @@ def post(body: bytes, *, chunks: list[int] | None = None, extra: bytes = b"") ->
 
 def answer(conn: ServerConnection, body: bytes = b"ok") -> bytes:
     """Answer the outstanding request in full; the bytes written."""
-    return (
-        conn.start_response(200, [], len(body)) + conn.send_body(body) + conn.end_response()
-    )
+    return conn.start_response(200, [], len(body)) + conn.send_body(body) + conn.end_response()
 
 
 def serve(pieces: list[bytes]) -> list[tuple[bytes, bytes, bytes]]:
@@ -202,8 +201,10 @@ def test_chunked_body_over_limit_request_body_is_413_when_it_crosses() -> None:
     ("fields", "upgrade"),
     [
         (b"Connection: Upgrade\r\nUpgrade: websocket\r\n", b"websocket"),
-        (b"Connection: keep-alive, upgrade\r\nUpgrade: h2c\r\nUpgrade: websocket\r\n",
-         b"h2c, websocket"),
+        (
+            b"Connection: keep-alive, upgrade\r\nUpgrade: h2c\r\nUpgrade: websocket\r\n",
+            b"h2c, websocket",
+        ),
         (b"Upgrade: websocket\r\n", None),
         (b"Connection: upgrade\r\n", None),
     ],
@@ -475,6 +476,12 @@ SENDS = {
 def test_sending_follows_the_table(state: SendState, kind: type) -> None:
     conn = in_send_state(state)
     new = SEND_TRANSITIONS.get((state, kind))
+    if state is SendState.IDLE and kind is Response:
+        assert conn.recv_state in ANSWER_WITHOUT_REQUEST
+        conn.send(SENDS[kind]())  # an answer with no request: it closes
+        assert conn.send(END_OF_MESSAGE) == b""
+        assert conn.send_state is SendState.MUST_CLOSE
+        return
     if new is None:
         with pytest.raises(LocalProtocolError):
             conn.send(SENDS[kind]())
@@ -536,3 +543,13 @@ def test_receiving_data_or_eof_follows_the_table(state: RecvState) -> None:
 
 def test_next_cycle_table_covers_the_states_a_response_can_end_in() -> None:
     assert set(NEXT_CYCLE) == {RecvState.DONE, RecvState.BODY}
+
+
+def test_an_answer_to_a_head_that_never_completed_is_framed_and_closes() -> None:
+    """A request head that did not arrive in time is answered 408: no request was parsed."""
+    conn = ServerConnection()
+    conn.receive_data(b"GET / HTTP/1.1\r\nHo")
+    head = conn.start_response(408, [], 0)
+    assert head.endswith(b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+    conn.end_response()
+    assert (conn.recv_state, conn.send_state) == (RecvState.ERROR, SendState.MUST_CLOSE)
