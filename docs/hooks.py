@@ -134,9 +134,9 @@ def _syntax_of(parse: Callable[..., object]) -> str:
     if func is values.on_off:
         return _code("On | Off")
     if func is values.token:
-        return _code("TOKEN") + " (letters, digits and ``!#$%&'*+.^_`|~-``)"
+        return _code("TOKEN")
     if func is values.nonempty:
-        return _code("TEXT") + " (no control characters)"
+        return _code("TEXT")
     if func is values.path:
         return _code("/PATH")
     if func is values.integer:
