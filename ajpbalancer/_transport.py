@@ -217,9 +217,9 @@ class Outbox:
         self._depth = 0  # never below 0: an unmatched release must not hold later writes
         held = self._held
         if held:
-            self._held = {}
             for transport, parts in held.items():
                 write_through(transport, parts[0] if len(parts) == 1 else b"".join(parts))
+            held.clear()
 
     def write(self, transport: ITransport, data: bytes) -> None:
         if not data:

@@ -107,8 +107,18 @@ def request_headers(
 
 def response_headers(headers: Headers) -> Headers:
     """The member's response fields a client may see (framing is the frontend's job)."""
-    drop = _RESPONSE_DROP | connection_tokens_lenient(headers)
-    return [(n, v) for n, v in headers if n.lower() not in drop]
+    return response_fields(headers)[0]
+
+
+def response_fields(headers: Headers) -> tuple[Headers, bool]:
+    """:func:`response_headers`, and whether the member sent a ``Date``: one pass over
+    the names (lowered once each), as this runs for every response."""
+    lnames = [name.lower() for name, _ in headers]
+    drop = _RESPONSE_DROP
+    if b"connection" in lnames:
+        drop = drop | connection_tokens_lenient(headers)
+    out = [field for field, lname in zip(headers, lnames, strict=True) if lname not in drop]
+    return out, b"date" in lnames and b"date" not in drop
 
 
 def connection_tokens_lenient(headers: Headers) -> set[bytes]:

@@ -254,12 +254,16 @@ def body_reader(mode: BodyMode, length: int | None, status: int) -> BodyReader |
 
 
 def response_body_reader(
-    head: ResponseHead, request_method: bytes
+    head: ResponseHead, request_method: bytes, lnames: list[bytes] | None = None
 ) -> tuple[BodyReader | None, int | None]:
-    """The reader for a member's response body (None: no body) and its declared length."""
+    """The reader for a member's response body (None: no body) and its declared length.
+
+    ``lnames``: the head's field names in lower case, when the caller has them already."""
     status = head.status
-    chunked = _is_chunked(head.headers, 502)
-    length = _content_length(head.headers, 502)
+    if lnames is None:
+        lnames = [name.lower() for name, _ in head.headers]
+    chunked = _is_chunked(head.headers, 502) if b"transfer-encoding" in lnames else None
+    length = _content_length(head.headers, 502) if b"content-length" in lnames else None
     if chunked and length is not None:
         raise HTTPProtocolError("member sent both Content-Length and Transfer-Encoding", 502)
     if request_method == b"HEAD" or status < 200 or status in (204, 304):

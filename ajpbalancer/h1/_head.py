@@ -133,6 +133,9 @@ def _split_lines(head: bytes, remote_status: int) -> list[bytes]:
 # which finds the problem and says what it is; so the fast path decides nothing alone.
 _TCHARS = rb"!#$%&'*+\-.^_`|~0-9A-Za-z"
 _VCHARS = rb"\x21-\x7e\x80-\xff"
+_FAST_STATUS_LINE = re.compile(
+    rb"(HTTP/1\.[0-9]) ([1-9][0-9][0-9])(?: ([\t\x20-\x7e\x80-\xff]*))?\r\n"
+)
 _FAST_REQUEST_LINE = re.compile(
     rb"([" + _TCHARS + rb"]+) ([\x21\x22\x24-\x7e]+) (HTTP/1\.[01])\r\n"
 )
@@ -150,18 +153,26 @@ _FIELD_LINES = re.compile(rb"(?:" + _field_line(rb"(?:") + rb")*")
 _FIELD_FINDER = re.compile(_field_line(rb"("))
 
 
+def _fast_fields(head: bytes, start: int, limits: HeadLimits) -> Headers | None:
+    """The field lines of ``head`` from ``start`` (up to its final CRLF) if they are
+    certainly valid and within the limits, else None (the line parser decides)."""
+    stop = len(head) - 2
+    if start == stop:
+        return []
+    if stop - start <= limits.max_field and _FIELD_LINES.fullmatch(head, start, stop):
+        headers: Headers = _FIELD_FINDER.findall(head, start, stop)
+        if len(headers) <= limits.max_fields:
+            return headers
+    return None
+
+
 def parse_request_head(head: bytes, limits: HeadLimits = DEFAULT_LIMITS) -> RequestHead:
     """Parse a request head (as found by :func:`find_head_end`)."""
     m = _FAST_REQUEST_LINE.match(head)
     if m is not None and m.end() - 2 <= limits.max_line and head.endswith(b"\r\n\r\n"):
-        start = m.end()
-        stop = len(head) - 2
-        if start == stop:
-            return RequestHead(m.group(1), m.group(2), m.group(3), [])
-        if stop - start <= limits.max_field and _FIELD_LINES.fullmatch(head, start, stop):
-            headers = _FIELD_FINDER.findall(head, start, stop)
-            if len(headers) <= limits.max_fields:
-                return RequestHead(m.group(1), m.group(2), m.group(3), headers)
+        headers = _fast_fields(head, m.end(), limits)
+        if headers is not None:
+            return RequestHead(m.group(1), m.group(2), m.group(3), headers)
     return _parse_request_head_by_line(head, limits)
 
 
@@ -198,6 +209,15 @@ def parse_request_line(
 
 def parse_response_head(head: bytes, limits: HeadLimits = DEFAULT_LIMITS) -> ResponseHead:
     """Parse a member's response head; every problem is the member's (502)."""
+    m = _FAST_STATUS_LINE.match(head)
+    if m is not None and m.end() - 2 <= limits.max_line and head.endswith(b"\r\n\r\n"):
+        headers = _fast_fields(head, m.end(), limits)
+        if headers is not None:
+            return ResponseHead(m.group(1), int(m.group(2)), m.group(3) or b"", headers)
+    return _parse_response_head_by_line(head, limits)
+
+
+def _parse_response_head_by_line(head: bytes, limits: HeadLimits) -> ResponseHead:
     lines = _split_lines(head, 502)
     line = lines[0]
     if len(line) > limits.max_line:

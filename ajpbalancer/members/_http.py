@@ -191,8 +191,13 @@ class HTTPMemberConnection(MemberProtocol):
                     raise HTTPProtocolError("member switched protocols unasked", 502)
                 continue  # interim responses (100, 102, 103) are not forwarded
             break
-        reader, length = response_body_reader(head, self._method)
-        connection = [t.lower() for t in header_values(head.headers, b"connection")]
+        lnames = [name.lower() for name, _ in head.headers]
+        reader, length = response_body_reader(head, self._method, lnames)
+        connection = (
+            [t.lower() for t in header_values(head.headers, b"connection")]
+            if b"connection" in lnames
+            else ()
+        )
         self._keep_alive = head.version == b"HTTP/1.1" and b"close" not in connection
         self._reader = reader
         self._head_seen = True

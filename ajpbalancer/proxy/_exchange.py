@@ -27,7 +27,7 @@ from ajpbalancer.channel import Channel, PauseReason
 from ajpbalancer.config import Frontend, Scheme
 from ajpbalancer.errors import AJPBalancerError
 from ajpbalancer.h1 import BodyMode, Headers, HTTPProtocolError, Request
-from ajpbalancer.headers import http_date, response_headers
+from ajpbalancer.headers import http_date, response_fields
 from ajpbalancer.members import (
     BODY_CHUNKED,
     BODY_LENGTH,
@@ -273,8 +273,8 @@ class ProxyExchange:
             log.warn(
                 "member {member} in error: it answered {status}", member=worker.name, status=status
             )
-        out = response_headers(headers)
-        if not any(name.lower() == b"date" for name, _ in out):
+        out, has_date = response_fields(headers)
+        if not has_date:
             # RFC 9110 §6.6.1: a forwarder with a clock adds the Date a member left out
             # (Tomcat sends none over AJP), as Apache does.
             out.append((b"Date", http_date()))
