@@ -52,11 +52,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     from twisted.internet import reactor as installed  # noqa: PLC0415 -- as twistd does
 
-    from ajpbalancer.balancer._shared import SharedMemory  # noqa: PLC0415
     from ajpbalancer.config import ConfigError, load  # noqa: PLC0415
     from ajpbalancer.proxy._accesslog import AccessLog  # noqa: PLC0415
-    from ajpbalancer.proxy._counters import CounterTable  # noqa: PLC0415
     from ajpbalancer.proxy._service import ProxyService, WorkerSetup  # noqa: PLC0415
+    from ajpbalancer.shm import CounterTable, SharedMemory  # noqa: PLC0415
     from ajpbalancer.tap import check_endpoint  # noqa: PLC0415
 
     reactor: Any = installed

@@ -2,7 +2,7 @@
 
 :class:`ProxyMetrics` is the exchanges' observer (:class:`~ajpbalancer.proxy._observer.
 ExchangeObserver`): on the hot path it only counts a request, observes its latencies and
-counts failovers, in a :class:`~ajpbalancer.proxy._counters.CounterTable` (with
+counts failovers, in a :class:`~ajpbalancer.shm.CounterTable` (with
 ``workers = N`` the workers write the supervisor's shared one and
 :class:`CounterCollector` sums them at scrape time). Everything that member state
 already holds (busy, elected, errors, bytes, flags, pools, health checks) is read by
@@ -32,11 +32,7 @@ from prometheus_client.core import (
 from prometheus_client.exposition import choose_encoder
 
 from ajpbalancer.balancer import STATUS_LETTERS, Status
-from ajpbalancer.proxy._counters import (
-    LATENCY_BUCKETS,
-    CounterTable,
-    CountingObserver,
-)
+from ajpbalancer.shm import LATENCY_BUCKETS, CounterTable, CountingObserver
 
 if TYPE_CHECKING:
     from ajpbalancer.proxy import ProxyRuntime, Worker

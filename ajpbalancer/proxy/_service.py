@@ -31,12 +31,10 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 
 from ajpbalancer.balancer import MemberState
-from ajpbalancer.balancer._shared import SharedMemory, SlotError
 from ajpbalancer.config import URL, Config, ConfigError, MemberParams, Scheme
 from ajpbalancer.demo import demo_service
 from ajpbalancer.frontend import ConnectionGate, FrontendProtocol, frontend_endpoint
 from ajpbalancer.proxy._accesslog import AccessLog
-from ajpbalancer.proxy._counters import CounterTable, CountingObserver
 from ajpbalancer.proxy._exchange import FrontendContext
 from ajpbalancer.proxy._healthcheck import HealthChecker
 from ajpbalancer.proxy._observer import ExchangeObserver
@@ -45,6 +43,7 @@ from ajpbalancer.proxy._supervisor import Inherited, ProcessSpawner, Supervisor
 from ajpbalancer.proxy._workers import BalancerRuntime, Worker
 from ajpbalancer.rewrite import ReverseMap
 from ajpbalancer.routing import Router
+from ajpbalancer.shm import CounterTable, CountingObserver, SharedMemory, SlotError
 
 if TYPE_CHECKING:
     from ajpbalancer.admin import AdminListener, ProxyMetrics

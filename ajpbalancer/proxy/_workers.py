@@ -25,10 +25,10 @@ from twisted.internet.interfaces import IAddress, IStreamClientEndpoint
 from twisted.internet.protocol import Factory
 
 from ajpbalancer.balancer import MemberState, Selection, max_attempts, select_member
-from ajpbalancer.balancer._shared import SharedBalancer, SharedMemberState, SharedMemory
 from ajpbalancer.config import URL, Balancer, BalancerParams, Frontend, MemberParams, Scheme
 from ajpbalancer.members import AJPMemberConnection, HTTPMemberConnection, MemberConnection, Pool
 from ajpbalancer.proxy._prepare import OutgoingRequest, ajp_forward, http_head
+from ajpbalancer.shm import SharedBalancer, SharedMemberState, SharedMemory
 
 
 class Worker:
@@ -142,7 +142,7 @@ class BalancerRuntime:
     balancer-manager change to this balancer must carry, made once per balancer as httpd
     makes it.
 
-    With ``workers = N`` (``shared`` given, see :mod:`ajpbalancer.balancer._shared`),
+    With ``workers = N`` (``shared`` given, see :mod:`ajpbalancer.shm`),
     ``params``, ``max_attempts`` and ``nonce`` live in the balancer's shared slot and
     ``lock`` is the cross-process lock held around each decision.
     """
@@ -212,7 +212,7 @@ class BalancerRuntime:
 
         The whole decision holds ``lock``, so with shared state it is one atomic
         read-modify-write across the processes. It also publishes this process's pending
-        traffic of the members (see :mod:`ajpbalancer.balancer._shared`): the lock is held
+        traffic of the members (see :mod:`ajpbalancer.shm`): the lock is held
         anyway, and ``bytraffic`` then counts every byte this process has moved."""
         with self.lock:
             for state in self._publish:

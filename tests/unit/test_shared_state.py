@@ -10,9 +10,9 @@ from dataclasses import replace
 import pytest
 
 from ajpbalancer.balancer import MemberState, Status, select_member
-from ajpbalancer.balancer._shared import SharedLock, SharedMemberState, SharedMemory, SlotError
 from ajpbalancer.config import URL, Balancer, BalancerParams, Location, Member, MemberParams, Scheme
 from ajpbalancer.proxy._workers import BalancerRuntime, Worker
+from ajpbalancer.shm import SharedLock, SharedMemberState, SharedMemory, SlotError
 
 
 @pytest.fixture
@@ -191,7 +191,7 @@ def lockf_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         calls.append(cmd)
         real(fd, cmd, *args)
 
-    monkeypatch.setattr("ajpbalancer.balancer._shared.fcntl.lockf", spy)
+    monkeypatch.setattr("ajpbalancer.shm._balancer.fcntl.lockf", spy)
     return calls
 
 
