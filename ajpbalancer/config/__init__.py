@@ -7,6 +7,7 @@ descriptions are checked by a function the caller injects.
 
 from __future__ import annotations
 
+from ajpbalancer.config._errors import ConfigError, Problem
 from ajpbalancer.config._model import (
     HC_METHODS,
     LBMETHODS,
@@ -34,7 +35,6 @@ from ajpbalancer.config._model import (
 from ajpbalancer.config._parser import CheckEndpoint, load, parse
 from ajpbalancer.config._stages import LANDED, LANDS_WITH, Stage
 from ajpbalancer.config._summary import summary
-from ajpbalancer.errors import ConfigError, Problem
 
 __all__ = [
     "HC_METHODS",

@@ -28,6 +28,7 @@ from ajpbalancer.config._directives import (
     Param,
     SectionKind,
 )
+from ajpbalancer.config._errors import ConfigError, Problem
 from ajpbalancer.config._ini import Entry, Section, ValueLine, read
 from ajpbalancer.config._model import (
     URL,
@@ -51,7 +52,6 @@ from ajpbalancer.config._model import (
     TLSOptions,
 )
 from ajpbalancer.config._stages import WORKERS_OTHER_THAN_ONE, not_yet
-from ajpbalancer.errors import ConfigError, Problem
 
 CheckEndpoint = Callable[[str], "str | None"]
 """Checks a Twisted server endpoint description: an error message, or None if valid."""
