@@ -33,13 +33,10 @@ from ajpbalancer.config._model import (
     TLSOptions,
 )
 from ajpbalancer.config._parser import CheckEndpoint, load, parse
-from ajpbalancer.config._stages import LANDED, LANDS_WITH, Stage
 from ajpbalancer.config._summary import summary
 
 __all__ = [
     "HC_METHODS",
-    "LANDED",
-    "LANDS_WITH",
     "LBMETHODS",
     "STATUS_FLAGS",
     "URL",
@@ -63,7 +60,6 @@ __all__ = [
     "RuleKind",
     "Scheme",
     "Settings",
-    "Stage",
     "TLSOptions",
     "load",
     "parse",

@@ -2,10 +2,10 @@
 
 The INI reader (:mod:`._ini`) yields sections, keys and value lines with their line
 numbers; this module looks each key up in the directive table (:mod:`._directives`),
-parses each instance with the value parsers (:mod:`._values`), rejects features whose
-stage has not landed (:mod:`._stages`), checks what spans sections (balancers named by
-rules, duplicate members, routes and listeners) and builds the frozen model. Problems are
-collected, never raised one at a time, and reported in file order.
+parses each instance with the value parsers (:mod:`._values`), checks what spans
+sections (balancers named by rules, duplicate members, routes and listeners) and builds
+the frozen model. Problems are collected, never raised one at a time, and reported in
+file order.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from ajpbalancer.config._directives import (
     SectionKind,
 )
 from ajpbalancer.config._errors import ConfigError, Problem
-from ajpbalancer.config._ini import Entry, Section, ValueLine, read
+from ajpbalancer.config._ini import Section, ValueLine, read
 from ajpbalancer.config._model import (
     URL,
     Balancer,
@@ -51,7 +51,6 @@ from ajpbalancer.config._model import (
     Settings,
     TLSOptions,
 )
-from ajpbalancer.config._stages import WORKERS_OTHER_THAN_ONE, not_yet
 
 CheckEndpoint = Callable[[str], "str | None"]
 """Checks a Twisted server endpoint description: an error message, or None if valid."""
@@ -111,14 +110,6 @@ class _Parser:
 
     def problem(self, line: int, directive: str, message: str) -> None:
         self.problems.append(Problem(self.at(line), directive, message))
-
-    def stage(self, line: int, directive: str, feature: str, what: str) -> bool:
-        """Report ``feature`` if its stage has not landed; True if it was reported."""
-        message = not_yet(feature, what)
-        if message is None:
-            return False
-        self.problem(line, directive, message)
-        return True
 
     # -- the whole file -----------------------------------------------------------------------
 
@@ -195,13 +186,13 @@ class _Parser:
 
     def entries(
         self, section: Section, kind: SectionKind
-    ) -> list[tuple[Directive, Entry, list[ValueLine]]]:
+    ) -> list[tuple[Directive, list[ValueLine]]]:
         """The section's entries looked up in the directive table, with their value lines.
 
         Unknown directives, directives of another section, missing values and extra lines
         for a one-value directive are reported; what remains is safe to interpret.
         """
-        result: list[tuple[Directive, Entry, list[ValueLine]]] = []
+        result: list[tuple[Directive, list[ValueLine]]] = []
         here = [d.name for d in DIRECTIVES if d.section is kind]
         for entry in section.entries:
             directive = DIRECTIVE_BY_KEY.get(entry.key.lower())
@@ -230,7 +221,7 @@ class _Parser:
                 for extra in values[1:]:
                     self.problem(extra.line, directive.name, "takes one value, not one per line")
                 values = values[:1]
-            result.append((directive, entry, values))
+            result.append((directive, values))
         return result
 
     # -- [ajpbalancer] ------------------------------------------------------------------------
@@ -241,14 +232,13 @@ class _Parser:
         admin_line: int | None = None
         users_line: int | None = None
         demo: list[DemoBackend] = []
-        for directive, entry, lines in self.entries(section, SectionKind.SETTINGS):
+        for directive, lines in self.entries(section, SectionKind.SETTINGS):
             if directive.name == "demo":
                 for value in lines:
                     backend = self.demo_backend(value)
                     if backend is not None:
                         demo.append(backend)
                 values["demo"] = tuple(demo)
-                self.stage(entry.line, directive.name, directive.name, directive.name)
                 continue
             line = lines[0].line
             word = self.one_word(directive, lines[0])
@@ -256,9 +246,7 @@ class _Parser:
                 continue
             try:
                 if directive.name == "workers":
-                    workers = self.workers(line, word)
-                    if workers is not None:
-                        values["workers"] = workers
+                    values["workers"] = self.workers(word)
                 elif directive.name == "admin":
                     admin_line = line
                     values["admin"] = self.endpoint(directive, line, word)
@@ -274,8 +262,6 @@ class _Parser:
                     values["proxy_timeout"] = v.seconds("ProxyTimeout", word, low=0, exclusive=True)
             except v.InvalidValueError as e:
                 self.problem(line, directive.name, str(e))
-                continue
-            self.stage(entry.line, directive.name, directive.name, directive.name)
         admin = values.get("admin")
         if isinstance(admin, Listen) and users_line is None and _beyond_loopback(admin.description):
             self.problem(
@@ -318,18 +304,12 @@ class _Parser:
             return None
         return DemoBackend(url, route, self.at(value.line))
 
-    def workers(self, line: int, word: str) -> int | None:
+    @staticmethod
+    def workers(word: str) -> int:
+        """``workers = N`` or ``auto`` (one per core)."""
         if word.lower() == "auto":
-            count = os.cpu_count() or 1
-            shown = f"auto = {count}"
-        else:
-            count = v.integer("workers", word, low=1)
-            shown = word
-        if count != 1 and self.stage(
-            line, "workers", WORKERS_OTHER_THAN_ONE, f"more than one worker (workers = {shown})"
-        ):
-            return None
-        return count
+            return os.cpu_count() or 1
+        return v.integer("workers", word, low=1)
 
     # -- [frontend:NAME] ----------------------------------------------------------------------
 
@@ -343,7 +323,7 @@ class _Parser:
         # Any: field name -> value of that field's type, checked by the client directive table.
         limits: dict[str, Any] = {}
         tls: dict[str, Any] = {}
-        for directive, entry, lines in self.entries(section, SectionKind.FRONTEND):
+        for directive, lines in self.entries(section, SectionKind.FRONTEND):
             for value in lines:
                 try:
                     words = v.split_words(value.text)
@@ -378,7 +358,6 @@ class _Parser:
                         cookie_path.append(handled)
                 elif isinstance(handled, bool):
                     flags[directive.name] = handled
-            self.stage(entry.line, directive.name, directive.name, directive.name)
         if not _has_key(section, "listen"):
             self.problem(
                 section.line, "listen", f"[{section.header}] needs at least one listen line"
@@ -490,13 +469,10 @@ class _Parser:
         return self.member_params(directive, line, url.scheme, words, balancer_member=False)
 
     def target(self, line: int, directive: str, url: URL) -> None:
-        """A URL a frontend points at: a defined balancer, and a scheme that has landed."""
+        """A URL a frontend points at: a ``balancer://`` one names a defined balancer."""
         if url.scheme is Scheme.BALANCER and url.host not in self.balancer_names:
             hint = did_you_mean(url.host, self.balancer_names)
             self.problem(line, directive, f"undefined balancer {url.host!r}{hint}")
-        self.stage(
-            line, directive, f"scheme {url.scheme.value}", f"the {url.scheme.value}:// scheme"
-        )
 
     # -- [balancer://NAME] --------------------------------------------------------------------
 
@@ -507,7 +483,7 @@ class _Parser:
         set_at: dict[str, int] = {}
         # Any: field name -> value of that field's type, checked by the parameter table.
         balancer_values: dict[str, Any] = {}
-        for directive, entry, lines in self.entries(section, SectionKind.BALANCER):
+        for directive, lines in self.entries(section, SectionKind.BALANCER):
             for value in lines:
                 try:
                     words = self.strip_balancer_url(name, v.split_words(value.text))
@@ -520,7 +496,6 @@ class _Parser:
                         self.proxy_set(name, value.line, words, set_at, balancer_values)
                 except v.InvalidValueError as e:
                     self.problem(value.line, directive.name, str(e))
-            self.stage(entry.line, directive.name, directive.name, directive.name)
         if not _has_key(section, "BalancerMember"):
             self.problem(
                 section.line,
@@ -551,12 +526,6 @@ class _Parser:
             raise v.InvalidValueError(
                 f"a member URL must be {_MEMBER_SCHEMES_TEXT}, got {words[0]!r}"
             )
-        self.stage(
-            line,
-            "BalancerMember",
-            f"scheme {url.scheme.value}",
-            f"the {url.scheme.value}:// scheme",
-        )
         params = self.member_params(
             "BalancerMember", line, url.scheme, words[1:], balancer_member=True
         )
@@ -614,14 +583,7 @@ class _Parser:
             parsed = self.param_value("ProxySet", line, param, text)
             if not parsed:
                 continue
-            value = parsed[0]
-            if self.stage(line, "ProxySet", f"ProxySet {param.name}", f"parameter {param.name!r}"):
-                continue
-            if isinstance(value, str) and self.stage(
-                line, "ProxySet", f"ProxySet {param.name}={value}", f"{param.name} {value!r}"
-            ):
-                continue
-            values[param.name] = value
+            values[param.name] = parsed[0]
 
     # -- parameters ---------------------------------------------------------------------------
 
@@ -709,8 +671,6 @@ class _Parser:
                 if message_or_none is not None:
                     self.problem(line, directive, message_or_none)
                     continue
-            if self.stage(line, directive, f"member {param.name}", f"parameter {param.name!r}"):
-                continue
             values[param.name] = value
         return replace(MemberParams(), **values)
 
