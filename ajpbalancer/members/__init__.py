@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ajpbalancer.members._ajp import AJPMemberConnection
-from ajpbalancer.members._errors import Failure, MemberError
+from ajpbalancer.members._errors import FailureKind, MemberError
 from ajpbalancer.members._http import (
     BODY_CHUNKED,
     BODY_LENGTH,
@@ -18,7 +18,7 @@ __all__ = [
     "BODY_LENGTH",
     "BODY_NONE",
     "AJPMemberConnection",
-    "Failure",
+    "FailureKind",
     "HTTPMemberConnection",
     "MemberConnection",
     "MemberError",

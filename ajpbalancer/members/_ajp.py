@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.python.failure import Failure as TwistedFailure
+from twisted.python.failure import Failure
 
 from ajpbalancer.ajp import (
     AJPProtocolError,
@@ -34,7 +34,7 @@ from ajpbalancer.ajp import (
     SendHeaders,
 )
 from ajpbalancer.members._base import MemberProtocol
-from ajpbalancer.members._errors import Failure, MemberError
+from ajpbalancer.members._errors import FailureKind, MemberError
 from ajpbalancer.members._http import BODY_NONE
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ class AJPMemberConnection(MemberProtocol):
         try:
             events = self._codec.receive_data(data)
         except AJPProtocolError as e:
-            self._fail(Failure.PROTOCOL, f"malformed AJP answer: {e}")
+            self._fail(FailureKind.PROTOCOL, f"malformed AJP answer: {e}")
             return
         # Body chunks that follow each other in one read go to the client as one piece:
         # a 64 KiB answer is eight 8 KiB packets, and each piece costs the exchange and
@@ -108,7 +108,7 @@ class AJPMemberConnection(MemberProtocol):
         if body and self.sink is not None:
             self._body_chunk(body)
 
-    def connectionLost(self, reason: TwistedFailure | None = None) -> None:
+    def connectionLost(self, reason: Failure | None = None) -> None:
         self.closed = True
         self._timer.cancel()
         self._cancel_ping()
@@ -116,7 +116,7 @@ class AJPMemberConnection(MemberProtocol):
             message = "member closed the connection"
             if reason is not None and str(reason.value):
                 message += f" ({reason.getErrorMessage()})"
-            self._fail(Failure.BROKEN, message)
+            self._fail(FailureKind.BROKEN, message)
         self._lost(self)
 
     # -- used by the exchange -----------------------------------------------------------
@@ -170,7 +170,7 @@ class AJPMemberConnection(MemberProtocol):
             packet = self._codec.send(self._forward)
         except LocalProtocolError as e:
             # Nothing went out; the request itself cannot be expressed (header overflow).
-            self._fail(Failure.REJECTED, str(e), status=e.status_hint, sent=False)
+            self._fail(FailureKind.REJECTED, str(e), status=e.status_hint, sent=False)
             return
         self.cork()  # the request and a first body packet as one send
         try:
@@ -233,7 +233,9 @@ class AJPMemberConnection(MemberProtocol):
         self._ping_call = None
         if self.sink is not None:
             self._fail(
-                Failure.REFUSED, f"member did not answer CPING within {self._ping:g}s", sent=False
+                FailureKind.REFUSED,
+                f"member did not answer CPING within {self._ping:g}s",
+                sent=False,
             )
 
     def _cancel_ping(self) -> None:
@@ -247,7 +249,7 @@ class AJPMemberConnection(MemberProtocol):
         declared: int | None = None
         if lengths:
             if len(set(lengths)) != 1 or not lengths[0].isdigit() or len(lengths[0]) > 18:
-                self._fail(Failure.PROTOCOL, "member sent an invalid Content-Length")
+                self._fail(FailureKind.PROTOCOL, "member sent an invalid Content-Length")
                 return
             declared = int(lengths[0])
         method = self._forward.method if self._forward is not None else b"GET"
@@ -266,7 +268,7 @@ class AJPMemberConnection(MemberProtocol):
         data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         self._received += len(data)
         if self._declared is not None and self._received > self._declared:
-            self._fail(Failure.PROTOCOL, "member sent more body than its Content-Length")
+            self._fail(FailureKind.PROTOCOL, "member sent more body than its Content-Length")
             return
         self.sink.member_body(data)
 
@@ -274,7 +276,7 @@ class AJPMemberConnection(MemberProtocol):
         sink = self.sink
         assert sink is not None
         if self._declared is not None and self._declared and self._received < self._declared:
-            self._fail(Failure.BROKEN, "member ended the response short of its Content-Length")
+            self._fail(FailureKind.BROKEN, "member ended the response short of its Content-Length")
             return
         self.sink = None
         self._timer.stop()
@@ -294,10 +296,12 @@ class AJPMemberConnection(MemberProtocol):
 
     def _timed_out(self) -> None:
         if self.sink is not None:
-            self._fail(Failure.TIMEOUT, f"member did not answer within {self._timer.timeout:g}s")
+            self._fail(
+                FailureKind.TIMEOUT, f"member did not answer within {self._timer.timeout:g}s"
+            )
 
     def _fail(
-        self, kind: Failure, message: str, *, status: int | None = None, sent: bool = True
+        self, kind: FailureKind, message: str, *, status: int | None = None, sent: bool = True
     ) -> None:
         sink = self.sink
         self.sink = None

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from twisted.internet.interfaces import IPushProducer, IReactorTime
-from twisted.python.failure import Failure as TwistedFailure
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ajpbalancer._transport import stream
@@ -30,7 +30,7 @@ from ajpbalancer.h1 import (
     response_body_reader,
 )
 from ajpbalancer.members._base import MemberProtocol
-from ajpbalancer.members._errors import Failure, MemberError
+from ajpbalancer.members._errors import FailureKind, MemberError
 
 if TYPE_CHECKING:
     from ajpbalancer.members._sink import ResponseSink
@@ -98,7 +98,10 @@ class HTTPMemberConnection(MemberProtocol):
         except HTTPProtocolError as e:
             self._fail(
                 MemberError(
-                    Failure.PROTOCOL, e.message, request_sent=True, response_started=self._head_seen
+                    FailureKind.PROTOCOL,
+                    e.message,
+                    request_sent=True,
+                    response_started=self._head_seen,
                 )
             )
             return
@@ -111,7 +114,7 @@ class HTTPMemberConnection(MemberProtocol):
         if rest is not None:
             self._response_complete(rest)
 
-    def connectionLost(self, reason: TwistedFailure | None = None) -> None:
+    def connectionLost(self, reason: Failure | None = None) -> None:
         self.closed = True
         self._timer.cancel()
         sink = self.sink
@@ -127,7 +130,7 @@ class HTTPMemberConnection(MemberProtocol):
                 message += f" ({reason.getErrorMessage()})"
             self._fail(
                 MemberError(
-                    Failure.BROKEN, message, request_sent=True, response_started=self._head_seen
+                    FailureKind.BROKEN, message, request_sent=True, response_started=self._head_seen
                 )
             )
         self._lost(self)
@@ -239,7 +242,7 @@ class HTTPMemberConnection(MemberProtocol):
             return
         self._fail(
             MemberError(
-                Failure.TIMEOUT,
+                FailureKind.TIMEOUT,
                 f"member did not answer within {self._timer.timeout:g}s",
                 request_sent=True,
                 response_started=self._head_seen,

@@ -32,7 +32,7 @@ from ajpbalancer.members import (
     BODY_CHUNKED,
     BODY_LENGTH,
     BODY_NONE,
-    Failure,
+    FailureKind,
     MemberConnection,
     MemberError,
 )
@@ -359,7 +359,7 @@ class ProxyExchange:
         worker = self._worker
         assert worker is not None
         if (
-            error.kind is Failure.BROKEN
+            error.kind is FailureKind.BROKEN
             and self._reused
             and not self._retried
             and not error.response_started
@@ -384,20 +384,23 @@ class ProxyExchange:
         now = self._ctx.reactor.seconds()
         balancer = self._balancer
         kind = error.kind
-        if kind in (Failure.REFUSED, Failure.CONNECT_TIMEOUT, Failure.BROKEN):
+        if kind in (FailureKind.REFUSED, FailureKind.CONNECT_TIMEOUT, FailureKind.BROKEN):
             if worker.lb.put_in_error(now):
                 log.warn(
                     "member {member} in error for {retry}s",
                     member=worker.name,
                     retry=worker.lb.retry,
                 )
-        elif kind is Failure.TIMEOUT and balancer is not None:
+        elif kind is FailureKind.TIMEOUT and balancer is not None:
             post_request(worker.lb, balancer.params, 504, True, now)
         if balancer is None or self._attempts >= balancer.max_attempts or self._body_written:
             return False
-        unsent = kind in (Failure.REFUSED, Failure.CONNECT_TIMEOUT) or not error.request_sent
+        unsent = (
+            kind in (FailureKind.REFUSED, FailureKind.CONNECT_TIMEOUT) or not error.request_sent
+        )
         resendable = self._head.method in IDEMPOTENT and (
-            kind is Failure.BROKEN or (kind is Failure.TIMEOUT and balancer.params.failontimeout)
+            kind is FailureKind.BROKEN
+            or (kind is FailureKind.TIMEOUT and balancer.params.failontimeout)
         )
         if not (unsent or resendable):
             return False
