@@ -34,7 +34,8 @@ from ajpbalancer.config._values import (
 from ajpbalancer.errors import AJPBalancerError
 
 if TYPE_CHECKING:
-    from ajpbalancer.proxy import BalancerRuntime, Worker
+    from ajpbalancer.members import MemberRuntime
+    from ajpbalancer.proxy import BalancerRuntime
 
 EDITABLE_FLAGS = "INDHRSC"
 """The ``w_status_X`` letters balancer-manager sets and clears (httpd's, ``E`` excluded)."""
@@ -190,9 +191,11 @@ def reset_lbstatus(states: tuple[MemberState, ...]) -> None:
         state.lbstatus = 0
 
 
-def apply_member_edit(balancer: BalancerRuntime, worker: Worker, edit: MemberEdit) -> list[str]:
-    """Apply ``edit`` to ``worker`` of ``balancer``; what changed, for the log."""
-    state = worker.lb
+def apply_member_edit(
+    balancer: BalancerRuntime, member: MemberRuntime, edit: MemberEdit
+) -> list[str]:
+    """Apply ``edit`` to ``member`` of ``balancer``; what changed, for the log."""
+    state = member.lb
     was_usable = state.usable
     changes: list[str] = []
     if edit.lbfactor is not None and edit.lbfactor != state.lbfactor:
@@ -203,7 +206,7 @@ def apply_member_edit(balancer: BalancerRuntime, worker: Worker, edit: MemberEdi
         state.lbset = edit.lbset
         changes.append(f"lbset {edit.lbset}")
     if edit.route is not None and (edit.route or None) != state.route:
-        state.route = worker.route = edit.route or None
+        state.route = member.route = edit.route or None
         changes.append(f"route {edit.route!r}")
     if edit.redirect is not None and (edit.redirect or None) != state.redirect:
         state.redirect = edit.redirect or None

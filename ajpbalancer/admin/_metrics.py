@@ -35,7 +35,8 @@ from ajpbalancer.balancer import STATUS_LETTERS, Status
 from ajpbalancer.shm import LATENCY_BUCKETS, CounterTable, CountingObserver
 
 if TYPE_CHECKING:
-    from ajpbalancer.proxy import ProxyRuntime, Worker
+    from ajpbalancer.members import MemberRuntime
+    from ajpbalancer.proxy import ProxyRuntime
 
 MEMBER = ("balancer", "member")
 
@@ -149,10 +150,10 @@ class StateCollector:
         runtime = self._runtime()
         if runtime is None:
             return
-        members: list[tuple[str, Worker]] = [
-            (name, w) for name, b in runtime.balancers.items() for w in b.workers
+        members: list[tuple[str, MemberRuntime]] = [
+            (name, m) for name, b in runtime.balancers.items() for m in b.members
         ]
-        members += [("", w) for w in runtime.direct]
+        members += [("", m) for m in runtime.direct_members]
         busy = GaugeMetricFamily("ajpbalancer_member_busy", "Requests in flight.", labels=MEMBER)
         elected = CounterMetricFamily(
             "ajpbalancer_member_elected", "Times chosen for a request (Elected).", labels=MEMBER
@@ -199,9 +200,9 @@ class StateCollector:
             "1 while the member passes its health check (no C flag), else 0.",
             labels=(*MEMBER, "hcmethod"),
         )
-        for balancer, worker in members:
-            state = worker.lb
-            labels = (balancer, worker.name)
+        for balancer, member in members:
+            state = member.lb
+            labels = (balancer, member.name)
             busy.add_metric(labels, state.busy)
             elected.add_metric(labels, state.elected)
             errors.add_metric(labels, state.errors)
@@ -212,9 +213,9 @@ class StateCollector:
             usable.add_metric(labels, 1 if state.usable else 0)
             for letter, flag in STATUS_LETTERS.items():
                 flags.add_metric((*labels, letter), 1 if state.has(flag) else 0)
-            pool_open.add_metric(labels, worker.pool.open)
-            pool_idle.add_metric(labels, len(worker.pool.idle))
-            hcmethod = worker.params.hcmethod
+            pool_open.add_metric(labels, member.pool.open)
+            pool_idle.add_metric(labels, len(member.pool.idle))
+            hcmethod = member.params.hcmethod
             if hcmethod is not None:
                 passing = not state.has(Status.HC_FAIL)
                 health.add_metric((*labels, hcmethod), 1 if passing else 0)

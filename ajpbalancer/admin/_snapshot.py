@@ -17,7 +17,8 @@ from ajpbalancer import __version__
 from ajpbalancer.balancer import MemberState, Status
 
 if TYPE_CHECKING:
-    from ajpbalancer.proxy import BalancerRuntime, ProxyRuntime, Worker
+    from ajpbalancer.members import MemberRuntime
+    from ajpbalancer.proxy import BalancerRuntime, ProxyRuntime
     from ajpbalancer.proxy._healthcheck import HealthChecker
 
 STATUS_WORDS: tuple[tuple[Status, str], ...] = (
@@ -124,10 +125,10 @@ class Snapshot:
         return next((b for b in self.balancers if b.name == name), None)
 
 
-def member_view(worker: Worker, checker: HealthChecker | None = None) -> MemberView:
-    """``worker`` as balancer-manager shows it; ``checker`` is its health checker if any."""
-    state = worker.lb
-    params = worker.params
+def member_view(member: MemberRuntime, checker: HealthChecker | None = None) -> MemberView:
+    """``member`` as balancer-manager shows it; ``checker`` is its health checker if any."""
+    state = member.lb
+    params = member.params
     health = None
     if params.hcmethod is not None:
         health = HealthView(
@@ -141,8 +142,8 @@ def member_view(worker: Worker, checker: HealthChecker | None = None) -> MemberV
             fcount=None if checker is None else checker.count.fcount,
         )
     return MemberView(
-        name=worker.name,
-        scheme=worker.url.scheme.value,
+        name=member.name,
+        scheme=member.url.scheme.value,
         route=state.route,
         redirect=state.redirect,
         loadfactor=state.lbfactor / 100,
@@ -159,13 +160,13 @@ def member_view(worker: Worker, checker: HealthChecker | None = None) -> MemberV
         retries=state.retries,
         error_time=state.error_time if state.errors or state.error_time else None,
         retry=state.retry,
-        pool=PoolView(open=worker.pool.open, idle=len(worker.pool.idle)),
+        pool=PoolView(open=member.pool.open, idle=len(member.pool.idle)),
         health_check=health,
     )
 
 
 def balancer_view(
-    balancer: BalancerRuntime, checker: Callable[[Worker], HealthChecker | None]
+    balancer: BalancerRuntime, checker: Callable[[MemberRuntime], HealthChecker | None]
 ) -> BalancerView:
     params = balancer.params
     return BalancerView(
@@ -180,7 +181,7 @@ def balancer_view(
         failonstatus=tuple(sorted(params.failonstatus)),
         failontimeout=params.failontimeout,
         forcerecovery=params.forcerecovery,
-        members=tuple(member_view(w, checker(w)) for w in balancer.workers),
+        members=tuple(member_view(m, checker(m)) for m in balancer.members),
     )
 
 
@@ -188,16 +189,16 @@ def snapshot(runtime: ProxyRuntime | None, now: float) -> Snapshot:
     """Everything balancer-manager shows, as of ``now``; empty before the proxy started."""
     if runtime is None:
         return Snapshot(__version__, now, (), ())
-    by_worker = {id(c.worker): c for c in runtime.health_checkers}
+    by_member = {id(c.member): c for c in runtime.health_checkers}
 
-    def checker(worker: Worker) -> HealthChecker | None:
-        return by_worker.get(id(worker))
+    def checker(member: MemberRuntime) -> HealthChecker | None:
+        return by_member.get(id(member))
 
     return Snapshot(
         version=__version__,
         time=now,
         balancers=tuple(balancer_view(b, checker) for b in runtime.balancers.values()),
-        workers=tuple(member_view(w, checker(w)) for w in runtime.direct),
+        workers=tuple(member_view(m, checker(m)) for m in runtime.direct_members),
     )
 
 

@@ -1,4 +1,9 @@
-"""Connections to members: the lean HTTP/1.1 client protocol, the pool, and their errors."""
+"""Members at run time: their connections (HTTP/1.1 and AJP13), pools, requests and errors.
+
+A :class:`MemberRuntime` is one member's endpoint, pool and balancing state; its
+connections speak HTTP/1.1 or AJP13 to the member, one request at a time, to a
+:class:`ResponseSink`; :class:`OutgoingRequest` is what the proxy hands a member to send.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ from ajpbalancer.members._http import (
     HTTPMemberConnection,
 )
 from ajpbalancer.members._pool import Pool
+from ajpbalancer.members._request import OutgoingRequest
+from ajpbalancer.members._runtime import MemberRuntime
 from ajpbalancer.members._sink import MemberConnection, ResponseSink
 
 __all__ = [
@@ -22,6 +29,8 @@ __all__ = [
     "HTTPMemberConnection",
     "MemberConnection",
     "MemberError",
+    "MemberRuntime",
+    "OutgoingRequest",
     "Pool",
     "ResponseSink",
 ]

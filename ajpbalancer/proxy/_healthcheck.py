@@ -1,6 +1,6 @@
 """Active health checks of members, as mod_proxy_hcheck does them, on an injected clock.
 
-One :class:`HealthChecker` per worker whose ``hcmethod`` is set probes the member every
+One :class:`HealthChecker` per member whose ``hcmethod`` is set probes the member every
 ``hcinterval`` seconds, whether or not any request comes, over a connection of its own
 (never one of the pool's). :class:`HealthCount` turns the results into the member's
 ``C`` flag (``Status.HC_FAIL``): set after ``hcfails`` consecutive failures, cleared (with
@@ -73,7 +73,7 @@ from ajpbalancer.h1 import (
 )
 
 if TYPE_CHECKING:
-    from ajpbalancer.proxy._workers import Worker
+    from ajpbalancer.members import MemberRuntime
 
 log = Logger()
 
@@ -345,23 +345,23 @@ class _ProbeFactory(Factory):
 
 
 class HealthChecker:
-    """Probes one worker on the clock and keeps its ``C`` flag (see the module docstring)."""
+    """Probes one member on the clock and keeps its ``C`` flag (see the module docstring)."""
 
-    def __init__(self, reactor: IReactorTime, worker: Worker) -> None:
-        params = worker.params
+    def __init__(self, reactor: IReactorTime, member: MemberRuntime) -> None:
+        params = member.params
         if params.hcmethod is None:
-            raise ValueError(f"member {worker.name} has no hcmethod")
+            raise ValueError(f"member {member.name} has no hcmethod")
         self.reactor = reactor
-        self.worker = worker
+        self.member = member
         self.method = params.hcmethod
         self.interval = params.hcinterval
-        self.count = HealthCount(worker.lb, passes=params.hcpasses, fails=params.hcfails)
-        self.connect_timeout = worker.connect_timeout
+        self.count = HealthCount(member.lb, passes=params.hcpasses, fails=params.hcfails)
+        self.connect_timeout = member.connect_timeout
         if self.method == "CPING":
-            self.answer_timeout = params.ping if params.ping > 0 else worker.connect_timeout
+            self.answer_timeout = params.ping if params.ping > 0 else member.connect_timeout
         else:
-            self.answer_timeout = worker.timeout
-        url = worker.url
+            self.answer_timeout = member.timeout
+        url = member.url
         port = url.effective_port
         host = f"[{url.host}]" if ":" in url.host else url.host
         self.host_header = f"{host}:{port}".encode("idna")
@@ -423,7 +423,7 @@ class HealthChecker:
 
     def forward_request(self, local_addr: bytes) -> ForwardRequest:
         """The FORWARD_REQUEST an AJP member gets for a GET/HEAD/OPTIONS check."""
-        url = self.worker.url
+        url = self.member.url
         port = url.effective_port
         assert port is not None
         return ForwardRequest(
@@ -435,7 +435,7 @@ class HealthChecker:
             server_port=port,
             is_ssl=False,
             headers=((b"Host", self.host_header),),
-            secret=self.worker.secret,
+            secret=self.member.secret,
         )
 
     # -- machinery ---------------------------------------------------------------------
@@ -444,14 +444,14 @@ class HealthChecker:
         self._call = self.reactor.callLater(self.interval, self._run)
 
     def _build(self) -> _Probe:
-        worker = self.worker
-        packet_size = worker.params.packetsize
+        member = self.member
+        packet_size = member.params.packetsize
         if self.method == "TCP":
             return _TCPProbe(self._finish, self._connected)
         if self.method == "CPING":
             return _CPingProbe(self._finish, self._connected, packet_size)
         assert self.method in HTTP_METHODS
-        if worker.url.scheme is Scheme.AJP:
+        if member.url.scheme is Scheme.AJP:
             return _AJPRequestProbe(
                 self._finish, self._connected, packet_size, self.forward_request
             )
@@ -461,13 +461,13 @@ class HealthChecker:
 
     def _run(self) -> None:
         self._call = None
-        if self.worker.lb.has(Status.STOPPED):
+        if self.member.lb.has(Status.STOPPED):
             self._schedule()
             return
         self.probes += 1
         probe = self._probe = self._build()
         self._timer = self.reactor.callLater(self.connect_timeout, self._connect_timed_out)
-        d = self.worker.endpoint.connect(_ProbeFactory(probe))
+        d = self.member.endpoint.connect(_ProbeFactory(probe))
         if self._probe is probe and not probe.done:
             self._connecting = d
         d.addErrback(self._connect_failed, probe)
@@ -522,14 +522,14 @@ class HealthChecker:
             log.warn(
                 "member {member} failed its health check ({hcmethod}: {reason}); "
                 "no traffic until it passes",
-                member=self.worker.name,
+                member=self.member.name,
                 hcmethod=self.method,
                 reason=reason,
             )
         elif change is Change.PASSED:
             log.info(
                 "member {member} passed its health check ({hcmethod}: {reason}); back in service",
-                member=self.worker.name,
+                member=self.member.name,
                 hcmethod=self.method,
                 reason=reason,
             )

@@ -1,4 +1,4 @@
-"""Build the running proxy from a :class:`Config`: workers, balancers, frontends, listeners.
+"""Build the running proxy from a :class:`Config`: members, balancers, frontends, listeners.
 
 :class:`ProxyService` is a ``MultiService`` with one endpoint service per ``listen`` line
 (endpoints listen in ``privilegedStartService``, so before ``twistd -u/-g`` drops
@@ -34,13 +34,14 @@ from ajpbalancer.balancer import MemberState
 from ajpbalancer.config import URL, Config, ConfigError, MemberParams, Scheme
 from ajpbalancer.demo import demo_service
 from ajpbalancer.frontend import ConnectionGate, FrontendProtocol, frontend_endpoint
+from ajpbalancer.members import MemberRuntime
 from ajpbalancer.proxy._accesslog import AccessLog
+from ajpbalancer.proxy._balancers import BalancerRuntime
 from ajpbalancer.proxy._exchange import FrontendContext
 from ajpbalancer.proxy._healthcheck import HealthChecker
 from ajpbalancer.proxy._observer import ExchangeObserver
 from ajpbalancer.proxy._reload import carry_over
 from ajpbalancer.proxy._supervisor import Inherited, ProcessSpawner, Supervisor
-from ajpbalancer.proxy._workers import BalancerRuntime, Worker
 from ajpbalancer.rewrite import ReverseMap
 from ajpbalancer.routing import Router
 from ajpbalancer.shm import CounterTable, CountingObserver, SharedMemory, SlotError
@@ -64,7 +65,7 @@ class WorkerSetup:
 
 
 class ProxyRuntime:
-    """The workers, balancers and frontend contexts of one configuration."""
+    """The members, balancers and frontend contexts of one configuration."""
 
     def __init__(
         self,
@@ -97,7 +98,7 @@ class ProxyRuntime:
             b.name: BalancerRuntime(
                 b,
                 [
-                    Worker(
+                    MemberRuntime(
                         reactor,
                         m.url,
                         m.params,
@@ -112,52 +113,53 @@ class ProxyRuntime:
             for b in config.balancers
         }
         self.contexts: dict[str, FrontendContext] = {}
-        self.direct: list[Worker] = []
+        self.direct_members: list[MemberRuntime] = []
         for fe in config.frontends:
-            direct: dict[int, Worker] = {}
+            direct_members: dict[int, MemberRuntime] = {}
             for rule in fe.rules:
                 target = rule.target
                 if target is not None and target.scheme is not Scheme.BALANCER:
                     origin = URL(target.scheme, target.host, target.port, "")
-                    worker = Worker(
+                    member = MemberRuntime(
                         reactor,
                         origin,
                         rule.params,
                         timeout,
                         state=state(f"direct {origin}", origin, rule.params),
                     )
-                    direct[id(rule)] = worker
-                    self.direct.append(worker)
+                    direct_members[id(rule)] = member
+                    self.direct_members.append(member)
             rewrites = fe.reverse or fe.cookie_domain or fe.cookie_path
             self.contexts[fe.name] = FrontendContext(
                 reactor=reactor,
                 frontend=fe,
                 router=Router(fe.rules),
                 balancers=self.balancers,
-                direct=direct,
+                direct_members=direct_members,
                 server_name=server_name,
                 access_log=access_log,
                 reverse=ReverseMap.for_frontend(fe, config.balancers) if rewrites else None,
                 observer=observer,
             )
         self.health_checkers = [
-            HealthChecker(reactor, w) for w in self.workers() if w.params.hcmethod is not None
+            HealthChecker(reactor, m) for m in self.members() if m.params.hcmethod is not None
         ]
 
-    def workers(self) -> list[Worker]:
-        out = [w for b in self.balancers.values() for w in b.workers]
-        return out + self.direct
+    def members(self) -> list[MemberRuntime]:
+        """Every member: the balancers' in order, then the direct ``ProxyPass`` targets."""
+        out = [m for b in self.balancers.values() for m in b.members]
+        return out + self.direct_members
 
     def start_health_checks(self) -> None:
-        """Start probing every worker that has an ``hcmethod`` (see :mod:`._healthcheck`)."""
+        """Start probing every member that has an ``hcmethod`` (see :mod:`._healthcheck`)."""
         for checker in self.health_checkers:
             checker.start()
 
     def close(self) -> None:
         for checker in self.health_checkers:
             checker.stop()
-        for worker in self.workers():
-            worker.close()
+        for member in self.members():
+            member.close()
 
 
 class FrontendFactory(Factory):
@@ -403,7 +405,7 @@ class ProxyService(MultiService):
             shared=self.shared,
             configure=True,
         )
-        carried = carry_over(old_runtime.workers(), runtime.workers())
+        carried = carry_over(old_runtime.members(), runtime.members())
         opened: list[tuple[str, str, _Listener]] = []
         new_factories = {
             fe.name: self.factories.get(fe.name)

@@ -56,7 +56,7 @@ def started(*members: str, **kw: Any) -> tuple[Harness, HealthChecker]:
 
 
 def member_state(h: Harness, index: int = 0) -> Any:
-    return h.runtime.workers()[index].lb
+    return h.runtime.members()[index].lb
 
 
 @pytest.fixture
@@ -526,17 +526,17 @@ def test_stopped_member_is_not_probed() -> None:
     assert h.pending_connects() == [] and checker.probes == 0
 
 
-def test_direct_proxypass_worker_is_checked_too() -> None:
+def test_direct_proxypass_member_is_checked_too() -> None:
     h = Harness(
         "[ajpbalancer]\naccess_log = off\n[frontend]\nlisten = tcp:8080\n"
         "ProxyPass = /d http://127.0.0.9:9000/d hcmethod=TCP hcinterval=5\n"
     )
     h.runtime.start_health_checks()
     (checker,) = h.runtime.health_checkers
-    assert checker.worker is h.runtime.direct[0]
+    assert checker.member is h.runtime.direct_members[0]
     h.reactor.advance(5)
     h.refuse_member()
-    assert h.runtime.direct[0].lb.has(Status.HC_FAIL)
+    assert h.runtime.direct_members[0].lb.has(Status.HC_FAIL)
 
 
 # --- traffic around the C flag ------------------------------------------------------------
@@ -575,7 +575,7 @@ def test_probe_connections_leave_the_pool_alone() -> None:
     proto.dataReceived(GET)
     m = h.accept_member()  # the request's pooled connection to 127.0.0.2
     m.reply(response())
-    pool = h.runtime.workers()[0].pool
+    pool = h.runtime.members()[0].pool
     idle = list(pool.idle)
     assert len(idle) == 1
     h.reactor.advance(10)
@@ -613,7 +613,7 @@ def test_proxy_service_starts_checks_with_the_service_and_stops_them() -> None:
     assert not [c for c in reactor.getDelayedCalls() if c.active()]
 
 
-def test_direct_worker_failing_its_check_answers_503() -> None:
+def test_direct_member_failing_its_check_answers_503() -> None:
     h = Harness(
         "[ajpbalancer]\naccess_log = off\n[frontend]\nlisten = tcp:8080\n"
         "ProxyPass = /d http://127.0.0.9:9000/d hcmethod=TCP hcinterval=5\n"

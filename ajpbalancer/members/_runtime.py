@@ -1,15 +1,12 @@
-"""Runtime members ("workers", as mod_proxy calls them) and balancers built from the config.
+"""A member at run time (a "worker", as mod_proxy calls it), built from the config.
 
-A :class:`Worker` owns one member's connection pool and counters; a
-:class:`BalancerRuntime` owns its workers and picks one per request with its lbmethod.
-These are the only owners of mutable member state.
+A :class:`MemberRuntime` owns one member's endpoint, connection pool and balancing
+state (:class:`~ajpbalancer.balancer.MemberState`), and prepares what its protocol sends
+for a request (:mod:`._request`). It is the only owner of a member's mutable state.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
 from typing import cast
 
 from twisted.internet import ssl
@@ -24,14 +21,16 @@ from twisted.internet.endpoints import (
 from twisted.internet.interfaces import IAddress, IStreamClientEndpoint
 from twisted.internet.protocol import Factory
 
-from ajpbalancer.balancer import MemberState, Selection, max_attempts, select_member
-from ajpbalancer.config import URL, Balancer, BalancerParams, Frontend, MemberParams, Scheme
-from ajpbalancer.members import AJPMemberConnection, HTTPMemberConnection, MemberConnection, Pool
-from ajpbalancer.proxy._prepare import OutgoingRequest, ajp_forward, http_head
-from ajpbalancer.shm import SharedBalancer, SharedMemberState, SharedMemory
+from ajpbalancer.balancer import MemberState
+from ajpbalancer.config import URL, Frontend, MemberParams, Scheme
+from ajpbalancer.members._ajp import AJPMemberConnection
+from ajpbalancer.members._http import HTTPMemberConnection
+from ajpbalancer.members._pool import Pool
+from ajpbalancer.members._request import OutgoingRequest, ajp_forward, http_head
+from ajpbalancer.members._sink import MemberConnection
 
 
-class Worker:
+class MemberRuntime:
     """One member: its URL, parameters, pool and balancing counters."""
 
     def __init__(
@@ -89,7 +88,7 @@ class Worker:
         return endpoint
 
     def prepare(self, request: OutgoingRequest, frontend: Frontend, server_name: bytes) -> object:
-        """What this member's protocol sends for ``request`` (see :mod:`._prepare`)."""
+        """What this member's protocol sends for ``request`` (see :mod:`._request`)."""
         if self.is_ajp:
             return ajp_forward(request, secret=self.secret)
         return http_head(
@@ -132,94 +131,6 @@ class Worker:
 
     def close(self) -> None:
         self.pool.close()
-
-
-class BalancerRuntime:
-    """A balancer's workers in configuration order, their states, and its parameters.
-
-    ``params`` starts as the configured ``ProxySet`` values and is replaced (never mutated:
-    it is frozen) when balancer-manager changes them; ``nonce`` is the UUID that every
-    balancer-manager change to this balancer must carry, made once per balancer as httpd
-    makes it.
-
-    With ``workers = N`` (``shared`` given, see :mod:`ajpbalancer.shm`),
-    ``params``, ``max_attempts`` and ``nonce`` live in the balancer's shared slot and
-    ``lock`` is the cross-process lock held around each decision.
-    """
-
-    def __init__(
-        self,
-        config: Balancer,
-        workers: Sequence[Worker],
-        *,
-        shared: SharedMemory | None = None,
-        configure: bool = False,
-    ) -> None:
-        self.config = config
-        self.name = config.name
-        self._params = config.params
-        self._nonce = str(uuid.uuid4())
-        self.workers = tuple(workers)
-        self.states = tuple(w.lb for w in self.workers)
-        self._by_state = {id(w.lb): w for w in self.workers}
-        self._max_attempts = max_attempts(config.params, len(self.workers))
-        self.lock: AbstractContextManager[None] = nullcontext()
-        self._shared: SharedBalancer | None = None
-        # The shared states whose pending traffic a selection publishes (see select).
-        self._publish = tuple(s for s in self.states if isinstance(s, SharedMemberState))
-        if shared is not None:
-            self.lock = shared.lock
-            self._shared = shared.balancer(
-                self.name, config.params, self._max_attempts, self._nonce, configure=configure
-            )
-        if len(self.workers) == 1:
-            # Apache's recalc_factors: a lone member has lbfactor and lbstatus 100.
-            self.workers[0].lb.lbfactor = 100
-            self.workers[0].lb.lbstatus = 100
-        # Otherwise lbstatus starts at 0, which reproduces the schedules that Apache's
-        # documentation of the request counting algorithm tabulates.
-
-    @property
-    def params(self) -> BalancerParams:
-        return self._params if self._shared is None else self._shared.params
-
-    @params.setter
-    def params(self, value: BalancerParams) -> None:
-        if self._shared is None:
-            self._params = value
-        else:
-            self._shared.params = value
-
-    @property
-    def max_attempts(self) -> int:
-        return self._max_attempts if self._shared is None else self._shared.max_attempts
-
-    @max_attempts.setter
-    def max_attempts(self, value: int) -> None:
-        if self._shared is None:
-            self._max_attempts = value
-        else:
-            self._shared.max_attempts = value
-
-    @property
-    def nonce(self) -> str:
-        return self._nonce if self._shared is None else self._shared.nonce
-
-    def select(
-        self, path_with_query: bytes, cookies: Sequence[bytes], now: float
-    ) -> tuple[Worker | None, Selection]:
-        """One attempt's member (pre_request): the session route, else the lbmethod.
-
-        The whole decision holds ``lock``, so with shared state it is one atomic
-        read-modify-write across the processes. It also publishes this process's pending
-        traffic of the members (see :mod:`ajpbalancer.shm`): the lock is held
-        anyway, and ``bytraffic`` then counts every byte this process has moved."""
-        with self.lock:
-            for state in self._publish:
-                state.publish_traffic()
-            selection = select_member(self.states, self.params, path_with_query, cookies, now)
-        member = selection.member
-        return (None if member is None else self._by_state[id(member)]), selection
 
 
 class _OneConnection(Factory):
