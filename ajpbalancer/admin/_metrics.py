@@ -36,7 +36,7 @@ from ajpbalancer.shm import LATENCY_BUCKETS, CounterTable, CountingObserver
 
 if TYPE_CHECKING:
     from ajpbalancer.members import MemberRuntime
-    from ajpbalancer.proxy import ProxyRuntime
+    from ajpbalancer.service import ProxyRuntime
 
 MEMBER = ("balancer", "member")
 

@@ -39,7 +39,7 @@ from ajpbalancer.admin._page import PAGE, render_page
 from ajpbalancer.admin._snapshot import as_json, snapshot
 
 if TYPE_CHECKING:
-    from ajpbalancer.proxy import ProxyRuntime
+    from ajpbalancer.service import ProxyRuntime
 
 log = Logger()
 

@@ -18,8 +18,9 @@ from ajpbalancer.balancer import MemberState, Status
 
 if TYPE_CHECKING:
     from ajpbalancer.members import MemberRuntime
-    from ajpbalancer.proxy import BalancerRuntime, ProxyRuntime
+    from ajpbalancer.proxy import BalancerRuntime
     from ajpbalancer.proxy._healthcheck import HealthChecker
+    from ajpbalancer.service import ProxyRuntime
 
 STATUS_WORDS: tuple[tuple[Status, str], ...] = (
     (Status.IGNORE_ERRORS, "Ign"),

@@ -11,15 +11,11 @@ from ajpbalancer.proxy._accesslog import AccessLog
 from ajpbalancer.proxy._balancers import BalancerRuntime
 from ajpbalancer.proxy._exchange import FrontendContext, ProxyExchange
 from ajpbalancer.proxy._observer import ExchangeObserver
-from ajpbalancer.proxy._service import FrontendFactory, ProxyRuntime, ProxyService
 
 __all__ = [
     "AccessLog",
     "BalancerRuntime",
     "ExchangeObserver",
     "FrontendContext",
-    "FrontendFactory",
     "ProxyExchange",
-    "ProxyRuntime",
-    "ProxyService",
 ]

@@ -41,7 +41,7 @@ from ajpbalancer.admin._htpasswd import bcrypt_matches, sha_matches
 from ajpbalancer.admin._page import strfsize
 from ajpbalancer.balancer import STATUS_LETTERS, MemberState, Status
 from ajpbalancer.config import parse
-from ajpbalancer.proxy import ProxyRuntime, ProxyService
+from ajpbalancer.service import ProxyRuntime, ProxyService
 from tests.unit.proxyharness import Harness, Member, response
 
 CONFIG = """

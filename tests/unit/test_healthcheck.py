@@ -28,13 +28,13 @@ from ajpbalancer.ajp import (
 )
 from ajpbalancer.balancer import Status
 from ajpbalancer.config import parse
-from ajpbalancer.proxy import ProxyService
 from ajpbalancer.proxy._healthcheck import (
     PROBE_BODY_LIMIT,
     Change,
     HealthChecker,
     HealthCount,
 )
+from ajpbalancer.service import ProxyService
 from tests.unit.proxyharness import Harness, Member, response
 
 GET = b"GET /app/x HTTP/1.1\r\nHost: www.example\r\n\r\n"

@@ -7,7 +7,7 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import formatEvent, globalLogPublisher
 
 from ajpbalancer.config import Config, parse
-from ajpbalancer.proxy import ProxyService
+from ajpbalancer.service import ProxyService
 from tests.unit.proxyharness import Member, Transport, response
 
 BASE = """

@@ -1,4 +1,4 @@
-"""Build the running proxy from a :class:`Config`: members, balancers, frontends, listeners.
+"""The proxy as a service: listeners, the runtime of the current configuration, reloads.
 
 :class:`ProxyService` is a ``MultiService`` with one endpoint service per ``listen`` line
 (endpoints listen in ``privilegedStartService``, so before ``twistd -u/-g`` drops
@@ -30,21 +30,14 @@ from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 
-from ajpbalancer.balancer import MemberState
-from ajpbalancer.config import URL, Config, ConfigError, MemberParams, Scheme
+from ajpbalancer.config import Config, ConfigError
 from ajpbalancer.demo import demo_service
 from ajpbalancer.frontend import ConnectionGate, FrontendProtocol, frontend_endpoint
-from ajpbalancer.members import MemberRuntime
-from ajpbalancer.proxy._accesslog import AccessLog
-from ajpbalancer.proxy._balancers import BalancerRuntime
-from ajpbalancer.proxy._exchange import FrontendContext
-from ajpbalancer.proxy._healthcheck import HealthChecker
-from ajpbalancer.proxy._observer import ExchangeObserver
-from ajpbalancer.proxy._reload import carry_over
-from ajpbalancer.proxy._supervisor import Inherited, ProcessSpawner, Supervisor
-from ajpbalancer.rewrite import ReverseMap
-from ajpbalancer.routing import Router
-from ajpbalancer.shm import CounterTable, CountingObserver, SharedMemory, SlotError
+from ajpbalancer.proxy import AccessLog, ExchangeObserver, FrontendContext
+from ajpbalancer.service._reload import carry_over
+from ajpbalancer.service._runtime import ProxyRuntime
+from ajpbalancer.service._supervisor import Inherited, ProcessSpawner, Supervisor
+from ajpbalancer.shm import CounterTable, CountingObserver, SharedMemory
 
 if TYPE_CHECKING:
     from ajpbalancer.admin import AdminListener, ProxyMetrics
@@ -62,104 +55,6 @@ class WorkerSetup:
     listeners: Mapping[tuple[str, str], int]
     counters: CounterTable | None = None
     """The supervisor's request counters (when it has an admin listener)."""
-
-
-class ProxyRuntime:
-    """The members, balancers and frontend contexts of one configuration."""
-
-    def __init__(
-        self,
-        reactor: IReactorTime,
-        config: Config,
-        *,
-        access_log: AccessLog | None,
-        server_name: bytes,
-        observer: ExchangeObserver | None = None,
-        shared: SharedMemory | None = None,
-        configure: bool = False,
-    ) -> None:
-        """``shared``: the balancer state shared by the processes of ``workers = N`` (a
-        member's slot is found by balancer and URL); ``configure``: this runtime comes from
-        a reload, so the configured fields of existing slots are updated."""
-        self.config = config
-        self.server_name = server_name
-        timeout = config.settings.proxy_timeout
-
-        def state(key: str, url: URL, params: MemberParams) -> MemberState | None:
-            if shared is None:
-                return None
-            try:
-                return shared.member(key, str(url), params, configure=configure)
-            except SlotError as e:
-                log.error("member {key} is not shared: {error}", key=key, error=str(e))
-                return None
-
-        self.balancers: dict[str, BalancerRuntime] = {
-            b.name: BalancerRuntime(
-                b,
-                [
-                    MemberRuntime(
-                        reactor,
-                        m.url,
-                        m.params,
-                        timeout,
-                        state=state(f"balancer://{b.name} {m.url}", m.url, m.params),
-                    )
-                    for m in b.members
-                ],
-                shared=shared,
-                configure=configure,
-            )
-            for b in config.balancers
-        }
-        self.contexts: dict[str, FrontendContext] = {}
-        self.direct_members: list[MemberRuntime] = []
-        for fe in config.frontends:
-            direct_members: dict[int, MemberRuntime] = {}
-            for rule in fe.rules:
-                target = rule.target
-                if target is not None and target.scheme is not Scheme.BALANCER:
-                    origin = URL(target.scheme, target.host, target.port, "")
-                    member = MemberRuntime(
-                        reactor,
-                        origin,
-                        rule.params,
-                        timeout,
-                        state=state(f"direct {origin}", origin, rule.params),
-                    )
-                    direct_members[id(rule)] = member
-                    self.direct_members.append(member)
-            rewrites = fe.reverse or fe.cookie_domain or fe.cookie_path
-            self.contexts[fe.name] = FrontendContext(
-                reactor=reactor,
-                frontend=fe,
-                router=Router(fe.rules),
-                balancers=self.balancers,
-                direct_members=direct_members,
-                server_name=server_name,
-                access_log=access_log,
-                reverse=ReverseMap.for_frontend(fe, config.balancers) if rewrites else None,
-                observer=observer,
-            )
-        self.health_checkers = [
-            HealthChecker(reactor, m) for m in self.members() if m.params.hcmethod is not None
-        ]
-
-    def members(self) -> list[MemberRuntime]:
-        """Every member: the balancers' in order, then the direct ``ProxyPass`` targets."""
-        out = [m for b in self.balancers.values() for m in b.members]
-        return out + self.direct_members
-
-    def start_health_checks(self) -> None:
-        """Start probing every member that has an ``hcmethod`` (see :mod:`._healthcheck`)."""
-        for checker in self.health_checkers:
-            checker.start()
-
-    def close(self) -> None:
-        for checker in self.health_checkers:
-            checker.stop()
-        for member in self.members():
-            member.close()
 
 
 class FrontendFactory(Factory):
