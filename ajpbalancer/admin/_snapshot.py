@@ -17,9 +17,8 @@ from ajpbalancer import __version__
 from ajpbalancer.balancer import MemberState, Status
 
 if TYPE_CHECKING:
-    from ajpbalancer.members import MemberRuntime
+    from ajpbalancer.members import HealthChecker, MemberRuntime
     from ajpbalancer.proxy import BalancerRuntime
-    from ajpbalancer.proxy._healthcheck import HealthChecker
     from ajpbalancer.service import ProxyRuntime
 
 STATUS_WORDS: tuple[tuple[Status, str], ...] = (

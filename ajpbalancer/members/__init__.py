@@ -1,14 +1,16 @@
-"""Members at run time: their connections (HTTP/1.1 and AJP13), pools, requests and errors.
+"""Members at run time: connections (HTTP/1.1, AJP13), pools, requests, health checks.
 
 A :class:`MemberRuntime` is one member's endpoint, pool and balancing state; its
 connections speak HTTP/1.1 or AJP13 to the member, one request at a time, to a
-:class:`ResponseSink`; :class:`OutgoingRequest` is what the proxy hands a member to send.
+:class:`ResponseSink`; :class:`OutgoingRequest` is what the proxy hands a member to send;
+a :class:`HealthChecker` probes a member over connections of the same classes.
 """
 
 from __future__ import annotations
 
 from ajpbalancer.members._ajp import AJPMemberConnection
 from ajpbalancer.members._errors import FailureKind, MemberError
+from ajpbalancer.members._health import HealthChecker
 from ajpbalancer.members._http import (
     BODY_CHUNKED,
     BODY_LENGTH,
@@ -27,6 +29,7 @@ __all__ = [
     "AJPMemberConnection",
     "FailureKind",
     "HTTPMemberConnection",
+    "HealthChecker",
     "MemberConnection",
     "MemberError",
     "MemberRuntime",

@@ -9,6 +9,10 @@ response chunks stream to the exchange as SEND_BODY_CHUNK arrives. Client body b
 yet asked for wait here; past a high-water mark reading from the client pauses until the
 container asks again. The connection returns to the pool only when END_RESPONSE says it
 may be reused and the protocol state is clean; any error discards it.
+
+A health check (:mod:`._health`) uses a connection of its own: a FORWARD_REQUEST without
+a body (:meth:`AJPMemberConnection.send_probe`) or a CPING alone
+(:meth:`AJPMemberConnection.send_cping`), whose CPONG ends the exchange.
 """
 
 from __future__ import annotations
@@ -79,7 +83,8 @@ class AJPMemberConnection(MemberProtocol):
         try:
             events = self._codec.receive_data(data)
         except AJPProtocolError as e:
-            self._fail(FailureKind.PROTOCOL, f"malformed AJP answer: {e}")
+            what = "AJP answer" if self._forward is not None else "answer to CPING"
+            self._fail(FailureKind.PROTOCOL, f"malformed {what}: {e}")
             return
         # Body chunks that follow each other in one read go to the client as one piece:
         # a 64 KiB answer is eight 8 KiB packets, and each piece costs the exchange and
@@ -162,6 +167,31 @@ class AJPMemberConnection(MemberProtocol):
     def body_sent(self) -> bool:
         return self._body_sent
 
+    def send_probe(self, sink: ResponseSink, request: ForwardRequest) -> None:
+        """Send a health probe's FORWARD_REQUEST (no body) on this fresh connection.
+
+        The answer goes to ``sink`` as a request's would, except that no timer runs (the
+        health checker times its probe) and no CPING goes first, whatever ``ping``."""
+        self._begin(sink, request)
+        self._send_forward()
+
+    def send_cping(self, sink: ResponseSink) -> None:
+        """A CPING alone: its CPONG ends the exchange (``sink.member_done``), as
+        ``END_RESPONSE`` ends a request's. No timer runs: the caller times it."""
+        assert self.transport is not None
+        self._begin(sink, None)
+        self._write(self._codec.send(CPing()))
+
+    def _begin(self, sink: ResponseSink, request: ForwardRequest | None) -> None:
+        """A probe's exchange (see send_probe): no body, nothing timed here."""
+        self.sink = sink
+        self.requests += 1
+        self._forward = request
+        self._client_done = True
+        self._head_seen = False
+        self._declared = None
+        self._received = 0
+
     # -- the request ------------------------------------------------------------------
 
     def _send_forward(self) -> None:
@@ -227,7 +257,16 @@ class AJPMemberConnection(MemberProtocol):
 
     def _cpong(self) -> None:
         self._cancel_ping()
-        self._send_forward()
+        if self._forward is not None:
+            self._send_forward()
+            return
+        # A CPING alone (send_cping): the exchange is over, the connection reusable.
+        sink = self.sink
+        assert sink is not None
+        self.sink = None
+        self.idle_since = self._reactor.seconds()
+        self._release(self, not self.closed)
+        sink.member_done()
 
     def _ping_expired(self) -> None:
         self._ping_call = None

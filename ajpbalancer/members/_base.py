@@ -35,6 +35,7 @@ class MemberProtocol(Protocol, ABC):
         self.idle_since = 0.0
         self.requests = 0
         self._paused = False
+        self._hung_up = False
         self._timer = IdleTimer(reactor, timeout, self._timed_out)
         self._out = Cork()
 
@@ -45,8 +46,10 @@ class MemberProtocol(Protocol, ABC):
     def dataReceived(self, data: bytes) -> None:
         sink = self.sink
         if sink is None:
-            # Bytes from a member with no request outstanding: it is out of step.
-            self._discard()
+            # Bytes from a member with no request outstanding: it is out of step (unless
+            # the connection is closing after hang_up, whose caller wants no more).
+            if not self._hung_up:
+                self._discard()
             return
         # The client's head, body and end written meanwhile leave as one send. The same
         # sink is uncorked even if the exchange let go of this connection meanwhile.
@@ -88,6 +91,21 @@ class MemberProtocol(Protocol, ABC):
         if self.transport is not None and not self.closed:
             self._out.flush(self.transport)
             self.transport.loseConnection()
+
+    def hang_up(self) -> None:
+        """Say nothing more to the sink and close gently, ignoring what still arrives: the
+        caller has heard enough (a health probe that passed before the answer ended)."""
+        self.sink = None
+        self._hung_up = True
+        self._timer.stop()
+        self._stop_extras()
+        self.close()
+
+    @property
+    def local_host(self) -> bytes:
+        """This end's address (the host part, ASCII), or ``b""`` when it has none."""
+        host = getattr(self.transport.getHost(), "host", None) if self.transport else None
+        return host.encode("ascii") if isinstance(host, str) else b""
 
     def cork(self) -> None:
         """Hold writes to the member until the matching ``uncork`` (see ``Cork``)."""

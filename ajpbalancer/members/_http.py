@@ -7,6 +7,9 @@ transport pauses the client's body when it cannot keep up, and the exchange paus
 connection when the client reads slowly. The connection goes back to its pool only when
 the response ended cleanly, the whole request was sent, and nothing extra arrived;
 any error discards it.
+
+A health check (:mod:`._health`) sends its probe over a connection of its own with
+:meth:`HTTPMemberConnection.send_probe`.
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ class HTTPMemberConnection(MemberProtocol):
         self._request_done = True
         self._body_sent = False
         self._producer_registered = False
+        self._probing = False  # a health probe's connection: it serves nothing else
 
     # -- Twisted callbacks -------------------------------------------------------------
 
@@ -178,6 +182,24 @@ class HTTPMemberConnection(MemberProtocol):
         """Whether any request body bytes went out (a request that did is never resent)."""
         return self._body_sent
 
+    def send_probe(self, sink: ResponseSink, method: bytes, head: bytes) -> None:
+        """Write a health probe's request ``head`` (no body) on this fresh connection.
+
+        The answer goes to ``sink`` as a request's would, except that no timer runs (the
+        health checker times its probe) and the first response head is the answer, an
+        interim one too (httpd's check reads the first status line)."""
+        assert self.transport is not None
+        self.sink = sink
+        self.requests += 1
+        self._probing = True
+        self._method = method
+        self._head_seen = False
+        self._reader = None
+        self._buf = b""
+        self._body_mode = BODY_NONE
+        self._request_done = True
+        self._write(head)
+
     # -- internals ----------------------------------------------------------------------
 
     def _parse_head(self) -> bool:
@@ -188,7 +210,7 @@ class HTTPMemberConnection(MemberProtocol):
                 return False
             head = parse_response_head(self._buf[:end])
             self._buf = self._buf[end:]
-            if head.status < 200:
+            if head.status < 200 and not self._probing:
                 if head.status == 101:
                     raise HTTPProtocolError("member switched protocols unasked", 502)
                 continue  # interim responses (100, 102, 103) are not forwarded

@@ -7,6 +7,7 @@ for a request (:mod:`._request`). It is the only owner of a member's mutable sta
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import cast
 
 from twisted.internet import ssl
@@ -99,14 +100,21 @@ class MemberRuntime:
             server_name=server_name,
         )
 
-    def _connect(self) -> Deferred[MemberConnection]:
+    def open_connection(
+        self,
+        release: Callable[[MemberConnection, bool], None],
+        lost: Callable[[MemberConnection], None],
+    ) -> Deferred[AJPMemberConnection | HTTPMemberConnection]:
+        """Connect a new connection of this member's protocol, which reports to ``release``
+        (an exchange ended) and ``lost`` (it closed): the pool's, or, for a health probe's
+        connection of its own, callbacks that leave the pool alone."""
         conn: AJPMemberConnection | HTTPMemberConnection
         if self.is_ajp:
             conn = AJPMemberConnection(
                 self.reactor,  # type: ignore[arg-type]
                 self.timeout,
-                self.pool.release,
-                self.pool.lost,
+                release,
+                lost,
                 packet_size=self.params.packetsize,
                 ping=self.params.ping,
             )
@@ -114,10 +122,19 @@ class MemberRuntime:
             conn = HTTPMemberConnection(
                 self.reactor,  # type: ignore[arg-type]
                 self.timeout,
-                self.pool.release,
-                self.pool.lost,
+                release,
+                lost,
             )
-        d = cast("Deferred[MemberConnection]", self.endpoint.connect(_OneConnection(conn)))
+        return cast(
+            "Deferred[AJPMemberConnection | HTTPMemberConnection]",
+            self.endpoint.connect(_OneConnection(conn)),
+        )
+
+    def _connect(self) -> Deferred[MemberConnection]:
+        """A new connection for the pool (with TCP keepalive when ``keepalive`` is on)."""
+        d = cast(
+            "Deferred[MemberConnection]", self.open_connection(self.pool.release, self.pool.lost)
+        )
         if self.params.keepalive:
 
             def keepalive(c: MemberConnection) -> MemberConnection:

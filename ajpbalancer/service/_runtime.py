@@ -14,9 +14,8 @@ from twisted.logger import Logger
 
 from ajpbalancer.balancer import MemberState
 from ajpbalancer.config import URL, Config, MemberParams, Scheme
-from ajpbalancer.members import MemberRuntime
+from ajpbalancer.members import HealthChecker, MemberRuntime
 from ajpbalancer.proxy import AccessLog, BalancerRuntime, ExchangeObserver, FrontendContext
-from ajpbalancer.proxy._healthcheck import HealthChecker
 from ajpbalancer.rewrite import ReverseMap
 from ajpbalancer.routing import Router
 from ajpbalancer.shm import SharedMemory, SlotError

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from twisted.internet.testing import MemoryReactorClock
+from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.logger import LogEvent, formatEvent, globalLogPublisher
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
@@ -28,7 +28,13 @@ from ajpbalancer.ajp import (
 )
 from ajpbalancer.balancer import Status
 from ajpbalancer.config import parse
-from ajpbalancer.proxy._healthcheck import (
+from ajpbalancer.members import (
+    AJPMemberConnection,
+    FailureKind,
+    HTTPMemberConnection,
+    MemberError,
+)
+from ajpbalancer.members._health import (
     PROBE_BODY_LIMIT,
     Change,
     HealthChecker,
@@ -197,6 +203,16 @@ def test_get_stops_reading_a_long_body_at_the_limit() -> None:
     assert m.transport.closed
 
 
+def test_an_interim_status_line_is_the_answer_and_fails_as_in_httpd() -> None:
+    """httpd's check reads the first status line: a 100 is not skipped for a later 200."""
+    h, checker = started("http://127.0.0.2:8080 hcmethod=GET hcinterval=10")
+    h.reactor.advance(10)
+    m = h.accept_member()
+    m.reply(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    assert checker.last is not None and not checker.last.passed
+    assert checker.last.reason == "status 100"
+
+
 def test_member_closing_before_answering_fails() -> None:
     h, checker = started("http://127.0.0.2:8080 hcmethod=HEAD hcinterval=10")
     h.reactor.advance(10)
@@ -355,6 +371,14 @@ def test_ajp_get_passes_on_send_headers_2xx_and_3xx(status: int, passed: bool) -
     assert tomcat.member.transport.closed
 
 
+def test_ajp_get_sends_no_cping_first_whatever_ping() -> None:
+    h, _ = started("ajp://127.0.0.2:8009 hcmethod=GET ping=1 hcinterval=10")
+    h.reactor.advance(10)
+    tomcat = Container(h.accept_member())
+    (request,) = tomcat.received()
+    assert isinstance(request, ForwardRequest)
+
+
 def test_ajp_head_passes_on_send_headers() -> None:
     h, checker = started("ajp://127.0.0.2:8009 hcmethod=HEAD hcinterval=10")
     h.reactor.advance(10)
@@ -392,6 +416,84 @@ def test_ajp_get_fails_on_http_bytes() -> None:
     m = h.accept_member()
     m.reply(b"HTTP/1.1 200 OK\r\n\r\n")
     assert checker.last is not None and not checker.last.passed
+
+
+# --- the member connections' probe exchanges -------------------------------------------
+
+
+class Sink:
+    """A ResponseSink that records what a probe's connection tells it."""
+
+    def __init__(self) -> None:
+        self.events: list[object] = []
+
+    def member_response(
+        self, status: int, reason: bytes, headers: object, length: int | None
+    ) -> None:
+        self.events.append(status)
+
+    def member_body(self, data: bytes) -> None:
+        self.events.append(data)
+
+    def member_done(self) -> None:
+        self.events.append("done")
+
+    def member_failed(self, error: MemberError) -> None:
+        self.events.append(error.kind)
+
+    def pause_request_body(self) -> None: ...
+
+    def resume_request_body(self) -> None: ...
+
+    def cork(self) -> None: ...
+
+    def uncork(self) -> None: ...
+
+
+def fresh(conn: HTTPMemberConnection | AJPMemberConnection) -> StringTransport:
+    transport = StringTransport()
+    conn.makeConnection(transport)
+    return transport
+
+
+def test_http_probe_runs_no_timer_and_a_hung_up_connection_ignores_later_bytes() -> None:
+    reactor = MemoryReactorClock()
+    conn = HTTPMemberConnection(reactor, 5.0, lambda c, r: None, lambda c: None)
+    transport = fresh(conn)
+    sink = Sink()
+    conn.send_probe(sink, b"GET", b"GET / HTTP/1.0\r\n\r\n")
+    assert transport.value() == b"GET / HTTP/1.0\r\n\r\n"
+    assert not reactor.getDelayedCalls()  # the checker times a probe, not its connection
+    conn.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc")
+    assert sink.events == [200, b"abc"]
+    conn.hang_up()
+    assert transport.disconnecting and not transport.disconnected  # closed gently
+    conn.dataReceived(b"defghi")  # still on the way as it closes: not an error
+    assert sink.events == [200, b"abc"] and not transport.disconnected
+
+
+def test_ajp_cping_alone_ends_with_its_cpong() -> None:
+    reactor = MemoryReactorClock()
+    released: list[bool] = []
+    conn = AJPMemberConnection(
+        reactor, 5.0, lambda c, reusable: released.append(reusable), lambda c: None, ping=1.0
+    )
+    transport = fresh(conn)
+    sink = Sink()
+    conn.send_cping(sink)
+    assert ServerConnection().receive_data(transport.value()) == [CPing()]
+    assert not reactor.getDelayedCalls()
+    conn.dataReceived(b"\x41\x42\x00\x01\x09")
+    assert sink.events == ["done"] and released == [True]
+
+
+def test_ajp_garbage_for_a_cping_says_so() -> None:
+    conn = AJPMemberConnection(MemoryReactorClock(), 5.0, lambda c, r: None, lambda c: None)
+    transport = fresh(conn)
+    sink = Sink()
+    conn.send_cping(sink)
+    conn.dataReceived(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+    assert sink.events == [FailureKind.PROTOCOL] and transport.disconnected
 
 
 # --- counting consecutive results ---------------------------------------------------------
