@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
+from ajpbalancer.admin._running import RunningBalancer, RunningMember
 from ajpbalancer.balancer import STATUS_LETTERS, MemberState, lbfactor
 from ajpbalancer.config import LBMETHODS
 from ajpbalancer.config._values import (
@@ -32,10 +32,6 @@ from ajpbalancer.config._values import (
     token,
 )
 from ajpbalancer.errors import AJPBalancerError
-
-if TYPE_CHECKING:
-    from ajpbalancer.members import MemberRuntime
-    from ajpbalancer.proxy import BalancerRuntime
 
 EDITABLE_FLAGS = "INDHRSC"
 """The ``w_status_X`` letters balancer-manager sets and clears (httpd's, ``E`` excluded)."""
@@ -192,7 +188,7 @@ def reset_lbstatus(states: tuple[MemberState, ...]) -> None:
 
 
 def apply_member_edit(
-    balancer: BalancerRuntime, member: MemberRuntime, edit: MemberEdit
+    balancer: RunningBalancer, member: RunningMember, edit: MemberEdit
 ) -> list[str]:
     """Apply ``edit`` to ``member`` of ``balancer``; what changed, for the log."""
     state = member.lb
@@ -221,7 +217,7 @@ def apply_member_edit(
     return changes
 
 
-def apply_balancer_edit(balancer: BalancerRuntime, edit: BalancerEdit) -> list[str]:
+def apply_balancer_edit(balancer: RunningBalancer, edit: BalancerEdit) -> list[str]:
     """Apply ``edit`` to ``balancer``'s runtime parameters; what changed, for the log."""
     old = balancer.params
     new = old

@@ -1,7 +1,7 @@
 """``/metrics``: the proxy in Prometheus' text format, from a registry of its own.
 
-:class:`ProxyMetrics` is the exchanges' observer (:class:`~ajpbalancer.proxy._observer.
-ExchangeObserver`): on the hot path it only counts a request, observes its latencies and
+:class:`ProxyMetrics` is the exchanges' observer (it has the methods of the request
+path's ``ExchangeObserver``): on the hot path it only counts a request, observes its latencies and
 counts failovers, in a :class:`~ajpbalancer.shm.CounterTable` (with
 ``workers = N`` the workers write the supervisor's shared one and
 :class:`CounterCollector` sums them at scrape time). Everything that member state
@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
@@ -31,12 +30,9 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import choose_encoder
 
+from ajpbalancer.admin._running import RunningMember, RuntimeSource
 from ajpbalancer.balancer import STATUS_LETTERS, Status
 from ajpbalancer.shm import LATENCY_BUCKETS, CounterTable, CountingObserver
-
-if TYPE_CHECKING:
-    from ajpbalancer.members import MemberRuntime
-    from ajpbalancer.service import ProxyRuntime
 
 MEMBER = ("balancer", "member")
 
@@ -54,9 +50,7 @@ class ProxyMetrics:
     the shared one); without it, a private table that this object's observer writes.
     """
 
-    def __init__(
-        self, runtime: Callable[[], ProxyRuntime | None], table: CounterTable | None = None
-    ) -> None:
+    def __init__(self, runtime: RuntimeSource, table: CounterTable | None = None) -> None:
         if table is None:
             table = CounterTable.create(SERIES_ENTRIES, 1, shared=False)
         self.table = table
@@ -143,14 +137,14 @@ class CounterCollector:
 class StateCollector:
     """Reads member state at scrape time (see the module docstring)."""
 
-    def __init__(self, runtime: Callable[[], ProxyRuntime | None]) -> None:
+    def __init__(self, runtime: RuntimeSource) -> None:
         self._runtime = runtime
 
     def collect(self) -> Iterator[Metric]:
         runtime = self._runtime()
         if runtime is None:
             return
-        members: list[tuple[str, MemberRuntime]] = [
+        members: list[tuple[str, RunningMember]] = [
             (name, m) for name, b in runtime.balancers.items() for m in b.members
         ]
         members += [("", m) for m in runtime.direct_members]

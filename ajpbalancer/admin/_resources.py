@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Callable
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
 from twisted.internet.address import IPv4Address, IPv6Address
@@ -36,15 +34,10 @@ from ajpbalancer.admin._edits import (
 )
 from ajpbalancer.admin._metrics import ProxyMetrics
 from ajpbalancer.admin._page import PAGE, render_page
+from ajpbalancer.admin._running import RuntimeSource
 from ajpbalancer.admin._snapshot import as_json, snapshot
 
-if TYPE_CHECKING:
-    from ajpbalancer.service import ProxyRuntime
-
 log = Logger()
-
-RuntimeSource = Callable[[], "ProxyRuntime | None"]
-"""Where the admin reads the running proxy (the service's runtime, new after a reload)."""
 
 MAX_FORM_BODY = 64 * 1024
 """Bytes of a POST body kept; a balancer-manager form is a few hundred."""

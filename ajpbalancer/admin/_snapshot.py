@@ -11,15 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ajpbalancer import __version__
+from ajpbalancer.admin._running import (
+    RunningBalancer,
+    RunningHealthCheck,
+    RunningMember,
+    RunningProxy,
+)
 from ajpbalancer.balancer import MemberState, Status
-
-if TYPE_CHECKING:
-    from ajpbalancer.members import HealthChecker, MemberRuntime
-    from ajpbalancer.proxy import BalancerRuntime
-    from ajpbalancer.service import ProxyRuntime
 
 STATUS_WORDS: tuple[tuple[Status, str], ...] = (
     (Status.IGNORE_ERRORS, "Ign"),
@@ -125,7 +126,7 @@ class Snapshot:
         return next((b for b in self.balancers if b.name == name), None)
 
 
-def member_view(member: MemberRuntime, checker: HealthChecker | None = None) -> MemberView:
+def member_view(member: RunningMember, checker: RunningHealthCheck | None = None) -> MemberView:
     """``member`` as balancer-manager shows it; ``checker`` is its health checker if any."""
     state = member.lb
     params = member.params
@@ -166,7 +167,7 @@ def member_view(member: MemberRuntime, checker: HealthChecker | None = None) -> 
 
 
 def balancer_view(
-    balancer: BalancerRuntime, checker: Callable[[MemberRuntime], HealthChecker | None]
+    balancer: RunningBalancer, checker: Callable[[RunningMember], RunningHealthCheck | None]
 ) -> BalancerView:
     params = balancer.params
     return BalancerView(
@@ -185,13 +186,13 @@ def balancer_view(
     )
 
 
-def snapshot(runtime: ProxyRuntime | None, now: float) -> Snapshot:
+def snapshot(runtime: RunningProxy | None, now: float) -> Snapshot:
     """Everything balancer-manager shows, as of ``now``; empty before the proxy started."""
     if runtime is None:
         return Snapshot(__version__, now, (), ())
     by_member = {id(c.member): c for c in runtime.health_checkers}
 
-    def checker(member: MemberRuntime) -> HealthChecker | None:
+    def checker(member: RunningMember) -> RunningHealthCheck | None:
         return by_member.get(id(member))
 
     return Snapshot(
