@@ -115,7 +115,8 @@ class BalancerView:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """The whole proxy: balancers, then the direct ``ProxyPass`` targets (``workers``)."""
+    """The whole proxy: balancers, then the direct ``ProxyPass`` members (``workers``, the
+    key status.json has always had: mod_proxy calls members workers)."""
 
     version: str
     time: float

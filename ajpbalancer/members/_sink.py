@@ -48,7 +48,7 @@ class MemberConnection(Protocol):
     idle_since: float
 
     def send_request(self, sink: ResponseSink, method: bytes, request: Any, body_mode: int) -> None:
-        """Send one request; ``request`` is what the worker prepared for this protocol."""
+        """Send one request; ``request`` is what the member runtime prepared for this protocol."""
         ...
 
     def write_body(self, data: bytes) -> None: ...

@@ -148,7 +148,7 @@ class ProxyExchange:
         member = self._ctx.direct_members[id(match.rule)]
         state = member.lb
         if not state.usable:
-            state.retry_worker(self._ctx.reactor.seconds())  # clears E once retry passed
+            state.retry_member(self._ctx.reactor.seconds())  # clears E once retry passed
         if not state.usable:
             self._error(503, f"member {member.name} is in error state")
             return

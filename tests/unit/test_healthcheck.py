@@ -576,7 +576,7 @@ def test_failing_checks_set_c_on_a_member_already_in_error() -> None:
     h.refuse_member()
     assert state.has(Status.HC_FAIL)
     # retry has long passed and clears E, but C keeps the member out until a check passes.
-    assert state.retry_worker(h.reactor.seconds())
+    assert state.retry_member(h.reactor.seconds())
     assert not state.in_error and not state.usable
 
 

@@ -165,7 +165,7 @@ def test_read_modify_writes_hold_the_lock(memory: SharedMemory) -> None:
     state.lock = Watch(memory.fd)
     state.request_started()
     state.put_in_error(now=0.0)
-    state.retry_worker(now=100.0)
+    state.retry_member(now=100.0)
     state.set_status(Status.DRAIN, True)
     state.request_done()
     assert len(seen) == 5
