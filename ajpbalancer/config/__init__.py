@@ -32,7 +32,8 @@ from ajpbalancer.config._model import (
     Settings,
     TLSOptions,
 )
-from ajpbalancer.config._parser import CheckEndpoint, load, parse
+from ajpbalancer.config._parse_state import CheckEndpoint
+from ajpbalancer.config._parser import load, parse
 from ajpbalancer.config._summary import summary
 
 __all__ = [
