@@ -1,8 +1,8 @@
 """``/metrics``: the proxy in Prometheus' text format, from a registry of its own.
 
 :class:`ProxyMetrics` is the exchanges' observer (it has the methods of the request
-path's ``ExchangeObserver``): on the hot path it only counts a request, observes its latencies and
-counts failovers, in a :class:`~ajpbalancer.shm.CounterTable` (with
+path's ``ExchangeObserver``): on the hot path it only counts a request, observes its
+latencies and counts failovers, in a :class:`~ajpbalancer.shm.CounterTable` (with
 ``workers = N`` the workers write the supervisor's shared one and
 :class:`CounterCollector` sums them at scrape time). Everything that member state
 already holds (busy, elected, errors, bytes, flags, pools, health checks) is read by

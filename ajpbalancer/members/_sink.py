@@ -1,4 +1,5 @@
-"""The interface between a member connection (HTTP or AJP) and the exchange it serves."""
+"""The interface between a member connection (HTTP or AJP) and what it serves: an exchange,
+or a health check's probe."""
 
 from __future__ import annotations
 
