@@ -3,14 +3,15 @@
 Twisted's ``Protocol.transport`` is typed as ``ITransport``; TCP and TLS transports also
 provide ``IConsumer``, ``IPushProducer`` and ``abortConnection``, which flow control and
 error handling need. :func:`stream` states that once, instead of at every call.
-:func:`write_through` and :class:`Cork` write without a reactor round trip per write.
+:func:`write_through` writes without a reactor round trip per write; :class:`Outbox`
+coalesces the writes made while one input event is handled.
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Protocol, cast
 
 from twisted.internet.interfaces import IAddress, IPushProducer, ITransport
@@ -105,75 +106,6 @@ def _idle_socket(transport: ITransport) -> socket.socket | None:
     ):
         return None
     return transport.socket
-
-
-class Cork:
-    """One connection's outgoing bytes, held while corked and sent as one write.
-
-    With :func:`write_through` every write is a send, and with TCP_NODELAY a segment: a
-    response head, its body and the chunked terminator written while handling one read
-    would leave as three (Twisted's buffer used to join them). Corking around such a
-    callback keeps them one send. Corks nest (a counter); the outermost ``uncork`` sends
-    what was held and then runs the callbacks given to ``at_uncork``. The connection's
-    owner flushes before ``loseConnection`` (the held bytes go out first) and drops
-    before ``abortConnection`` or after ``connectionLost`` (as Twisted drops its buffer).
-    """
-
-    __slots__ = ("_after", "_depth", "_held")
-
-    def __init__(self) -> None:
-        self._depth = 0
-        self._held: list[bytes] = []
-        self._after: list[Callable[[], None]] = []
-
-    @property
-    def corked(self) -> bool:
-        return self._depth > 0
-
-    def cork(self) -> None:
-        self._depth += 1
-
-    def uncork(self, transport: ITransport | None) -> None:
-        # Never below 0: an unmatched uncork must not leave every later write held.
-        self._depth = max(self._depth - 1, 0)
-        if self._depth:
-            return
-        self.flush(transport)
-        while self._after:
-            after, self._after = self._after, []
-            for callback in after:
-                callback()
-
-    def at_uncork(self, callback: Callable[[], None]) -> None:
-        """Run ``callback`` after the outermost ``uncork`` (now, when not corked)."""
-        if self._depth:
-            self._after.append(callback)
-        else:
-            callback()
-
-    def write(self, transport: ITransport | None, data: bytes) -> None:
-        if self._depth:
-            self._held.append(data)
-        elif transport is not None and data:
-            write_through(transport, data)
-
-    def write_sequence(self, transport: ITransport | None, parts: list[bytes]) -> None:
-        if self._depth:
-            self._held += parts
-        elif transport is not None:
-            write_through(transport, b"".join(parts))
-
-    def flush(self, transport: ITransport | None) -> None:
-        """Send what is held now, corked or not (before a close)."""
-        held = self._held
-        if held:
-            self._held = []
-            if transport is not None:
-                write_through(transport, held[0] if len(held) == 1 else b"".join(held))
-
-    def drop(self) -> None:
-        """Forget what is held (the connection is aborted or gone)."""
-        self._held = []
 
 
 class Outbox:

@@ -96,19 +96,19 @@ def _reverse_via_balancer(
     size = len(value)
     lowered = value.lower()
     for name in members:
-        worker = name.encode("utf-8")
-        l2 = len(worker)
+        member = name.encode("utf-8")
+        l2 = len(member)
         if urlpart:
-            if worker.endswith(b"/"):
+            if member.endswith(b"/"):
                 l2 -= 1
             l3 = len(urlpart)
             if (
                 size >= l2 + l3
-                and lowered[:l2] == worker[:l2].lower()
+                and lowered[:l2] == member[:l2].lower()
                 and value[l2 : l2 + l3] == urlpart
             ):
                 return _absolute(fake + value[l2 + l3 :], base)
-        elif size >= l2 and lowered[:l2] == worker.lower():
+        elif size >= l2 and lowered[:l2] == member.lower():
             if fake == b"/" and value[l2 : l2 + 1] == b"/":
                 return _absolute(value[l2:], base)
             return _absolute(fake + value[l2:], base)

@@ -15,20 +15,14 @@ from twisted.application.service import IService
 from twisted.internet.interfaces import IReactorThreads
 from twisted.python import usage
 
-from ajpbalancer.config import Config, ConfigError, load, summary
+from ajpbalancer.config import CheckEndpoint, Config, ConfigError, load, summary
 
 
-def check_endpoint(description: str) -> str | None:
-    """Whether Twisted can build a server endpoint from ``description`` (files are read)."""
-    # Imported late: twistd installs the reactor chosen on its command line first.
-    from twisted.internet import reactor  # noqa: PLC0415
-    from twisted.internet.endpoints import serverFromString  # noqa: PLC0415
+def _check_endpoint() -> CheckEndpoint:
+    """The service's endpoint check, imported only now: ``--help`` stays light."""
+    from ajpbalancer.service import check_endpoint  # noqa: PLC0415
 
-    try:
-        serverFromString(reactor, description)
-    except Exception as e:
-        return f"invalid endpoint {description!r}: {e}"
-    return None
+    return check_endpoint
 
 
 class Options(usage.Options):
@@ -51,7 +45,7 @@ class Options(usage.Options):
         if not path:
             raise usage.UsageError("--config is required")
         try:
-            self.config = load(path, check_endpoint=check_endpoint)
+            self.config = load(path, check_endpoint=_check_endpoint())
         except ConfigError as e:
             for problem in e.problems:
                 print(problem, file=sys.stderr)
@@ -63,9 +57,9 @@ class Options(usage.Options):
 
 
 def makeService(options: Options | dict[str, Any]) -> IService:
-    from twisted.internet import reactor  # noqa: PLC0415 -- see check_endpoint
+    from twisted.internet import reactor  # noqa: PLC0415 -- twistd installed it first
 
-    from ajpbalancer.proxy import ProxyService  # noqa: PLC0415 -- keeps --help light
+    from ajpbalancer.service import ProxyService, check_endpoint  # noqa: PLC0415
 
     config = options.config if isinstance(options, Options) else options["config_object"]
     path = config.path

@@ -1,5 +1,5 @@
 """One worker process of ``workers = N``: ``python -m ajpbalancer.worker``, started by the
-supervisor (:mod:`ajpbalancer.proxy._supervisor`), never by hand.
+supervisor (:mod:`ajpbalancer.service._supervisor`), never by hand.
 
 It inherits the listening sockets, the shared balancer state and the access log as file
 descriptors (named on its command line), reads the configuration itself and serves
@@ -52,12 +52,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     from twisted.internet import reactor as installed  # noqa: PLC0415 -- as twistd does
 
-    from ajpbalancer.balancer._shared import SharedMemory  # noqa: PLC0415
     from ajpbalancer.config import ConfigError, load  # noqa: PLC0415
-    from ajpbalancer.proxy._accesslog import AccessLog  # noqa: PLC0415
-    from ajpbalancer.proxy._counters import CounterTable  # noqa: PLC0415
-    from ajpbalancer.proxy._service import ProxyService, WorkerSetup  # noqa: PLC0415
-    from ajpbalancer.tap import check_endpoint  # noqa: PLC0415
+    from ajpbalancer.proxy import AccessLog  # noqa: PLC0415
+    from ajpbalancer.service import ProxyService, WorkerSetup, check_endpoint  # noqa: PLC0415
+    from ajpbalancer.shm import CounterTable, SharedMemory  # noqa: PLC0415
 
     reactor: Any = installed
     globalLogBeginner.beginLoggingTo(

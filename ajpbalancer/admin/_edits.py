@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
+from ajpbalancer.admin._running import RunningBalancer, RunningMember
 from ajpbalancer.balancer import STATUS_LETTERS, MemberState, lbfactor
 from ajpbalancer.config import LBMETHODS
 from ajpbalancer.config._values import (
@@ -32,9 +32,6 @@ from ajpbalancer.config._values import (
     token,
 )
 from ajpbalancer.errors import AJPBalancerError
-
-if TYPE_CHECKING:
-    from ajpbalancer.proxy import BalancerRuntime, Worker
 
 EDITABLE_FLAGS = "INDHRSC"
 """The ``w_status_X`` letters balancer-manager sets and clears (httpd's, ``E`` excluded)."""
@@ -190,9 +187,11 @@ def reset_lbstatus(states: tuple[MemberState, ...]) -> None:
         state.lbstatus = 0
 
 
-def apply_member_edit(balancer: BalancerRuntime, worker: Worker, edit: MemberEdit) -> list[str]:
-    """Apply ``edit`` to ``worker`` of ``balancer``; what changed, for the log."""
-    state = worker.lb
+def apply_member_edit(
+    balancer: RunningBalancer, member: RunningMember, edit: MemberEdit
+) -> list[str]:
+    """Apply ``edit`` to ``member`` of ``balancer``; what changed, for the log."""
+    state = member.lb
     was_usable = state.usable
     changes: list[str] = []
     if edit.lbfactor is not None and edit.lbfactor != state.lbfactor:
@@ -203,7 +202,7 @@ def apply_member_edit(balancer: BalancerRuntime, worker: Worker, edit: MemberEdi
         state.lbset = edit.lbset
         changes.append(f"lbset {edit.lbset}")
     if edit.route is not None and (edit.route or None) != state.route:
-        state.route = worker.route = edit.route or None
+        state.route = member.route = edit.route or None
         changes.append(f"route {edit.route!r}")
     if edit.redirect is not None and (edit.redirect or None) != state.redirect:
         state.redirect = edit.redirect or None
@@ -218,7 +217,7 @@ def apply_member_edit(balancer: BalancerRuntime, worker: Worker, edit: MemberEdi
     return changes
 
 
-def apply_balancer_edit(balancer: BalancerRuntime, edit: BalancerEdit) -> list[str]:
+def apply_balancer_edit(balancer: RunningBalancer, edit: BalancerEdit) -> list[str]:
     """Apply ``edit`` to ``balancer``'s runtime parameters; what changed, for the log."""
     old = balancer.params
     new = old

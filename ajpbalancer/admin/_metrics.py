@@ -1,8 +1,8 @@
 """``/metrics``: the proxy in Prometheus' text format, from a registry of its own.
 
-:class:`ProxyMetrics` is the exchanges' observer (:class:`~ajpbalancer.proxy._observer.
-ExchangeObserver`): on the hot path it only counts a request, observes its latencies and
-counts failovers, in a :class:`~ajpbalancer.proxy._counters.CounterTable` (with
+:class:`ProxyMetrics` is the exchanges' observer (it has the methods of the request
+path's ``ExchangeObserver``): on the hot path it only counts a request, observes its
+latencies and counts failovers, in a :class:`~ajpbalancer.shm.CounterTable` (with
 ``workers = N`` the workers write the supervisor's shared one and
 :class:`CounterCollector` sums them at scrape time). Everything that member state
 already holds (busy, elected, errors, bytes, flags, pools, health checks) is read by
@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
@@ -31,15 +30,9 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import choose_encoder
 
+from ajpbalancer.admin._running import RunningMember, RuntimeSource
 from ajpbalancer.balancer import STATUS_LETTERS, Status
-from ajpbalancer.proxy._counters import (
-    LATENCY_BUCKETS,
-    CounterTable,
-    CountingObserver,
-)
-
-if TYPE_CHECKING:
-    from ajpbalancer.proxy import ProxyRuntime, Worker
+from ajpbalancer.shm import LATENCY_BUCKETS, CounterTable, CountingObserver
 
 MEMBER = ("balancer", "member")
 
@@ -57,9 +50,7 @@ class ProxyMetrics:
     the shared one); without it, a private table that this object's observer writes.
     """
 
-    def __init__(
-        self, runtime: Callable[[], ProxyRuntime | None], table: CounterTable | None = None
-    ) -> None:
+    def __init__(self, runtime: RuntimeSource, table: CounterTable | None = None) -> None:
         if table is None:
             table = CounterTable.create(SERIES_ENTRIES, 1, shared=False)
         self.table = table
@@ -146,17 +137,17 @@ class CounterCollector:
 class StateCollector:
     """Reads member state at scrape time (see the module docstring)."""
 
-    def __init__(self, runtime: Callable[[], ProxyRuntime | None]) -> None:
+    def __init__(self, runtime: RuntimeSource) -> None:
         self._runtime = runtime
 
     def collect(self) -> Iterator[Metric]:
         runtime = self._runtime()
         if runtime is None:
             return
-        members: list[tuple[str, Worker]] = [
-            (name, w) for name, b in runtime.balancers.items() for w in b.workers
+        members: list[tuple[str, RunningMember]] = [
+            (name, m) for name, b in runtime.balancers.items() for m in b.members
         ]
-        members += [("", w) for w in runtime.direct]
+        members += [("", m) for m in runtime.direct_members]
         busy = GaugeMetricFamily("ajpbalancer_member_busy", "Requests in flight.", labels=MEMBER)
         elected = CounterMetricFamily(
             "ajpbalancer_member_elected", "Times chosen for a request (Elected).", labels=MEMBER
@@ -203,9 +194,9 @@ class StateCollector:
             "1 while the member passes its health check (no C flag), else 0.",
             labels=(*MEMBER, "hcmethod"),
         )
-        for balancer, worker in members:
-            state = worker.lb
-            labels = (balancer, worker.name)
+        for balancer, member in members:
+            state = member.lb
+            labels = (balancer, member.name)
             busy.add_metric(labels, state.busy)
             elected.add_metric(labels, state.elected)
             errors.add_metric(labels, state.errors)
@@ -216,9 +207,9 @@ class StateCollector:
             usable.add_metric(labels, 1 if state.usable else 0)
             for letter, flag in STATUS_LETTERS.items():
                 flags.add_metric((*labels, letter), 1 if state.has(flag) else 0)
-            pool_open.add_metric(labels, worker.pool.open)
-            pool_idle.add_metric(labels, len(worker.pool.idle))
-            hcmethod = worker.params.hcmethod
+            pool_open.add_metric(labels, member.pool.open)
+            pool_idle.add_metric(labels, len(member.pool.idle))
+            hcmethod = member.params.hcmethod
             if hcmethod is not None:
                 passing = not state.has(Status.HC_FAIL)
                 health.add_metric((*labels, hcmethod), 1 if passing else 0)

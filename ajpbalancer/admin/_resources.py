@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Callable
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
 from twisted.internet.address import IPv4Address, IPv6Address
@@ -36,15 +34,10 @@ from ajpbalancer.admin._edits import (
 )
 from ajpbalancer.admin._metrics import ProxyMetrics
 from ajpbalancer.admin._page import PAGE, render_page
+from ajpbalancer.admin._running import RuntimeSource
 from ajpbalancer.admin._snapshot import as_json, snapshot
 
-if TYPE_CHECKING:
-    from ajpbalancer.proxy import ProxyRuntime
-
 log = Logger()
-
-RuntimeSource = Callable[[], "ProxyRuntime | None"]
-"""Where the admin reads the running proxy (the service's runtime, new after a reload)."""
 
 MAX_FORM_BODY = 64 * 1024
 """Bytes of a POST body kept; a balancer-manager form is a few hundred."""
@@ -214,24 +207,24 @@ class BalancerManager(Resource):
         if nonce is None or not hmac.compare_digest(nonce.encode(), balancer.nonce.encode()):
             log.warn("balancer-manager: change to {balancer} refused: wrong nonce", balancer=name)
             return plain(request, 403, "a change needs this page's nonce for the balancer")
-        member = fields.get("w")
-        worker = None
-        if member is not None:
-            worker = next((w for w in balancer.workers if w.name == member), None)
-            if worker is None:
-                return plain(request, 400, f"w: balancer {name!r} has no member {member!r}")
+        member_url = fields.get("w")
+        member = None
+        if member_url is not None:
+            member = next((m for m in balancer.members if m.name == member_url), None)
+            if member is None:
+                return plain(request, 400, f"w: balancer {name!r} has no member {member_url!r}")
         try:
-            check_fields(fields, member=worker is not None)
-            member_edit = None if worker is None else parse_member_edit(fields)
+            check_fields(fields, member=member is not None)
+            member_edit = None if member is None else parse_member_edit(fields)
             balancer_edit = parse_balancer_edit(fields)
         except EditError as e:
             return plain(request, 400, str(e))
         changes = []
         with balancer.lock:  # with workers = N, the processes' shared state: one change
-            if worker is not None and member_edit is not None:
-                changes += apply_member_edit(balancer, worker, member_edit)
+            if member is not None and member_edit is not None:
+                changes += apply_member_edit(balancer, member, member_edit)
             changes += apply_balancer_edit(balancer, balancer_edit)
-        target = f"balancer://{name}" + ("" if worker is None else f" member {worker.name}")
+        target = f"balancer://{name}" + ("" if member is None else f" member {member.name}")
         if changes:
             log.info(
                 "balancer-manager: {user} from {client} changed {target}: {changes}",
@@ -241,7 +234,7 @@ class BalancerManager(Resource):
                 changes=", ".join(changes),
             )
         message = f"{target}: " + (", ".join(changes) if changes else "nothing changed")
-        return self._page(request, 200, name, member, message)
+        return self._page(request, 200, name, member_url, message)
 
 
 def _client(request: Request) -> str:

@@ -27,7 +27,8 @@ from zope.interface import implementer
 
 from ajpbalancer.admin._htpasswd import Htpasswd, HtpasswdChecker, Verify, bcrypt_matches
 from ajpbalancer.admin._metrics import ProxyMetrics
-from ajpbalancer.admin._resources import AdminRequest, RuntimeSource, admin_root
+from ajpbalancer.admin._resources import AdminRequest, admin_root
+from ajpbalancer.admin._running import RuntimeSource
 from ajpbalancer.config import Settings
 
 log = Logger()

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ajpbalancer import __version__
+from ajpbalancer.admin._running import (
+    RunningBalancer,
+    RunningHealthCheck,
+    RunningMember,
+    RunningProxy,
+)
 from ajpbalancer.balancer import MemberState, Status
-
-if TYPE_CHECKING:
-    from ajpbalancer.proxy import BalancerRuntime, ProxyRuntime, Worker
-    from ajpbalancer.proxy._healthcheck import HealthChecker
 
 STATUS_WORDS: tuple[tuple[Status, str], ...] = (
     (Status.IGNORE_ERRORS, "Ign"),
@@ -113,7 +115,8 @@ class BalancerView:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """The whole proxy: balancers, then the direct ``ProxyPass`` targets (``workers``)."""
+    """The whole proxy: balancers, then the direct ``ProxyPass`` members (``workers``, the
+    key status.json has always had: mod_proxy calls members workers)."""
 
     version: str
     time: float
@@ -124,10 +127,10 @@ class Snapshot:
         return next((b for b in self.balancers if b.name == name), None)
 
 
-def member_view(worker: Worker, checker: HealthChecker | None = None) -> MemberView:
-    """``worker`` as balancer-manager shows it; ``checker`` is its health checker if any."""
-    state = worker.lb
-    params = worker.params
+def member_view(member: RunningMember, checker: RunningHealthCheck | None = None) -> MemberView:
+    """``member`` as balancer-manager shows it; ``checker`` is its health checker if any."""
+    state = member.lb
+    params = member.params
     health = None
     if params.hcmethod is not None:
         health = HealthView(
@@ -141,8 +144,8 @@ def member_view(worker: Worker, checker: HealthChecker | None = None) -> MemberV
             fcount=None if checker is None else checker.count.fcount,
         )
     return MemberView(
-        name=worker.name,
-        scheme=worker.url.scheme.value,
+        name=member.name,
+        scheme=member.url.scheme.value,
         route=state.route,
         redirect=state.redirect,
         loadfactor=state.lbfactor / 100,
@@ -159,13 +162,13 @@ def member_view(worker: Worker, checker: HealthChecker | None = None) -> MemberV
         retries=state.retries,
         error_time=state.error_time if state.errors or state.error_time else None,
         retry=state.retry,
-        pool=PoolView(open=worker.pool.open, idle=len(worker.pool.idle)),
+        pool=PoolView(open=member.pool.open, idle=len(member.pool.idle)),
         health_check=health,
     )
 
 
 def balancer_view(
-    balancer: BalancerRuntime, checker: Callable[[Worker], HealthChecker | None]
+    balancer: RunningBalancer, checker: Callable[[RunningMember], RunningHealthCheck | None]
 ) -> BalancerView:
     params = balancer.params
     return BalancerView(
@@ -180,24 +183,24 @@ def balancer_view(
         failonstatus=tuple(sorted(params.failonstatus)),
         failontimeout=params.failontimeout,
         forcerecovery=params.forcerecovery,
-        members=tuple(member_view(w, checker(w)) for w in balancer.workers),
+        members=tuple(member_view(m, checker(m)) for m in balancer.members),
     )
 
 
-def snapshot(runtime: ProxyRuntime | None, now: float) -> Snapshot:
+def snapshot(runtime: RunningProxy | None, now: float) -> Snapshot:
     """Everything balancer-manager shows, as of ``now``; empty before the proxy started."""
     if runtime is None:
         return Snapshot(__version__, now, (), ())
-    by_worker = {id(c.worker): c for c in runtime.health_checkers}
+    by_member = {id(c.member): c for c in runtime.health_checkers}
 
-    def checker(worker: Worker) -> HealthChecker | None:
-        return by_worker.get(id(worker))
+    def checker(member: RunningMember) -> RunningHealthCheck | None:
+        return by_member.get(id(member))
 
     return Snapshot(
         version=__version__,
         time=now,
         balancers=tuple(balancer_view(b, checker) for b in runtime.balancers.values()),
-        workers=tuple(member_view(w, checker(w)) for w in runtime.direct),
+        workers=tuple(member_view(m, checker(m)) for m in runtime.direct_members),
     )
 
 

@@ -36,7 +36,7 @@ def tier_candidates(members: Sequence[MemberState], lbset: int, now: float) -> l
                 unusable += 1
             continue
         if not member.usable:
-            member.retry_worker(now)
+            member.retry_member(now)
         if member.spare:
             if member.usable:
                 spares.append(member)
@@ -77,7 +77,7 @@ def force_recovery(members: Sequence[MemberState], now: float, enabled: bool = T
     for member in members:
         if not member.in_error:
             return False
-        member.retry_worker(now)
+        member.retry_member(now)
         if not member.in_error:
             return False
     if not enabled:

@@ -75,7 +75,7 @@ class MemberState(LBState):
     """One member's runtime status. Compared by identity: each is one member.
 
     ``error_time`` is the ``now`` of the last :meth:`put_in_error`; ``retries`` counts the
-    times the error flag was cleared by :meth:`retry_worker` or forced recovery; ``errors``
+    times the error flag was cleared by :meth:`retry_member` or forced recovery; ``errors``
     counts the times :meth:`put_in_error` set it (balancer-manager's Errors column).
     """
 
@@ -134,7 +134,7 @@ class MemberState(LBState):
     @property
     def usable(self) -> bool:
         """``PROXY_WORKER_IS_USABLE``: none of ``U D S E C`` set. Time plays no part here;
-        an error that has outlived ``retry`` is cleared only by :meth:`retry_worker`."""
+        an error that has outlived ``retry`` is cleared only by :meth:`retry_member`."""
         return not _and(self.status, _NOT_USABLE_BITS)
 
     @property
@@ -155,7 +155,7 @@ class MemberState(LBState):
 
     # -- errors ------------------------------------------------------------------------------
 
-    def retry_worker(self, now: float) -> bool:
+    def retry_member(self, now: float) -> bool:
         """``ap_proxy_retry_worker``: clear ``E`` if ``retry`` has elapsed or with ``+I``.
 
         True (httpd's OK) when the member is not in error afterwards. A stopped member in

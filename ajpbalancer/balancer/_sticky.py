@@ -135,13 +135,13 @@ def find_route_member(
                 continue
             if member.usable:
                 return member
-            member.retry_worker(now)
+            member.retry_member(now)
             if member.usable:
                 return member
             if member.redirect and _hops < len(members):
                 other = find_route_member(members, member.redirect, now, _hops + 1)
                 if other is not None and not other.usable:
-                    other.retry_worker(now)
+                    other.retry_member(now)
                 if other is not None and other.usable:
                     return other
     return None

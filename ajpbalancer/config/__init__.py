@@ -7,6 +7,7 @@ descriptions are checked by a function the caller injects.
 
 from __future__ import annotations
 
+from ajpbalancer.config._errors import ConfigError, Problem
 from ajpbalancer.config._model import (
     HC_METHODS,
     LBMETHODS,
@@ -31,15 +32,12 @@ from ajpbalancer.config._model import (
     Settings,
     TLSOptions,
 )
-from ajpbalancer.config._parser import CheckEndpoint, load, parse
-from ajpbalancer.config._stages import LANDED, LANDS_WITH, Stage
+from ajpbalancer.config._parse_state import CheckEndpoint
+from ajpbalancer.config._parser import load, parse
 from ajpbalancer.config._summary import summary
-from ajpbalancer.errors import ConfigError, Problem
 
 __all__ = [
     "HC_METHODS",
-    "LANDED",
-    "LANDS_WITH",
     "LBMETHODS",
     "STATUS_FLAGS",
     "URL",
@@ -63,7 +61,6 @@ __all__ = [
     "RuleKind",
     "Scheme",
     "Settings",
-    "Stage",
     "TLSOptions",
     "load",
     "parse",

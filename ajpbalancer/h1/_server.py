@@ -24,7 +24,6 @@ tables are in :mod:`._state`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from http import HTTPStatus
 
@@ -49,9 +48,9 @@ from ajpbalancer.h1._head import (
     RequestHead,
     find_head_end,
     parse_request_head,
-    parse_request_line,
     serialize_response_head,
 )
+from ajpbalancer.h1._request import PartialHead, check_target
 from ajpbalancer.h1._state import (
     ANSWER_WITHOUT_REQUEST,
     NEXT_CYCLE,
@@ -86,13 +85,6 @@ _S_WAIT = SendState.WAIT
 REASONS: dict[int, bytes] = {s.value: s.phrase.encode("ascii") for s in HTTPStatus}
 """Reason phrases by status."""
 
-# RFC 9110 §7.2 Host: uri-host [ ":" port ]: a reg-name (unreserved, pct-encoded,
-# sub-delims) or an IP literal in brackets; a ":" must be followed by a port (Apache
-# answers 400 to "Host: example.org:", as here).
-_HOST = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]{1,5})?")
-# RFC 9112 §3.2.2 absolute-form; the authority must be this request's Host (no open proxy).
-_ABSOLUTE = re.compile(rb"(?i:(https?)://)([^/?@]*)([/?].*)?")
-_BARE_LF = re.compile(rb"(?<!\r)\n|\r(?!\n)")
 _OWS = b" \t"
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _LAST_CHUNK = b"0\r\n\r\n"
@@ -124,17 +116,15 @@ class ServerConnection:
         "_expect_continue",
         "_keep_alive",
         "_limits",
-        "_line_count",
-        "_line_start",
         "_max_body",
         "_max_head",
         "_method",
         "_no_body_out",
         "_out_remaining",
+        "_partial",
         "_read_ahead",
         "_reader",
         "_recv",
-        "_scan_pos",
         "_send",
         "_switch_reported",
         "_upgrade",
@@ -157,8 +147,7 @@ class ServerConnection:
         self._send = _S_IDLE
         self._reader: BodyReader | None = None
         self._switch_reported = False
-        # How far an incomplete head was checked (see _check_partial_head).
-        self._scan_pos = self._line_start = self._line_count = 0
+        self._partial: PartialHead | None = None  # checks of a head still arriving
         self._reset_request()
 
     def _reset_request(self) -> None:
@@ -273,7 +262,7 @@ class ServerConnection:
         buf = self._buf
         if buf.startswith(b"\r\n"):  # RFC 9112 §2.2: empty lines before a request are ignored
             self._buf = buf = buf.lstrip(b"\r\n")
-            self._scan_pos = self._line_start = self._line_count = 0
+            self._partial = None
         if not buf:
             self._recv = _R_IDLE
             return []
@@ -281,46 +270,15 @@ class ServerConnection:
         end = find_head_end(buf, max_head, 431)
         if end < 0:
             self._recv = _R_HEAD
-            self._check_partial_head(buf)
+            partial = self._partial
+            if partial is None:
+                partial = self._partial = PartialHead(self._limits)
+            partial.check(buf)
             return []
         head = parse_request_head(buf[:end] if end < len(buf) else buf, self._limits)
         self._buf = buf[end:]
-        self._scan_pos = self._line_start = self._line_count = 0
+        self._partial = None
         return self._begin(head)
-
-    def _check_partial_head(self, buf: bytes) -> None:
-        """Refuse an incomplete head at once if what arrived is already wrong.
-
-        Scans only the bytes not seen before: a bare CR or LF (a client that ends lines with
-        LF alone would otherwise wait for the timeout), a request line that is too long or
-        not HTTP/1.x (HTTP/0.9, the HTTP/2 preface), a field line or field count too large.
-        """
-        limits = self._limits
-        start = max(self._scan_pos - 1, 0)
-        if _BARE_LF.search(buf, start, len(buf) - 1 if buf.endswith(b"\r") else len(buf)):
-            raise HTTPProtocolError("bare CR or LF in message head", 400)
-        pos = self._scan_pos
-        while True:
-            nl = buf.find(b"\n", pos)
-            if nl < 0:
-                break
-            line_length = nl - 1 - self._line_start
-            if self._line_count == 0:
-                if line_length > limits.max_line:
-                    raise HTTPProtocolError("request line too long", 414)
-                parse_request_line(buf[self._line_start : nl - 1], limits)
-            elif line_length > limits.max_field:
-                raise HTTPProtocolError("header field too long", 431)
-            self._line_count += 1
-            if self._line_count > limits.max_fields + 1:
-                raise HTTPProtocolError("too many header fields", 431)
-            self._line_start = pos = nl + 1
-        self._scan_pos = len(buf)
-        pending = len(buf) - self._line_start
-        if self._line_count == 0 and pending > limits.max_line:
-            raise HTTPProtocolError("request line too long", 414)
-        if self._line_count and pending > limits.max_field + 1:
-            raise HTTPProtocolError("header field too long", 431)
 
     def _begin(self, head: RequestHead) -> list[Event]:
         """A request head arrived: check it, find its framing, start its cycle."""
@@ -345,7 +303,7 @@ class ServerConnection:
                     expect = value if expect is None else expect
                 else:
                     upgrade = value if upgrade is None else upgrade + b", " + value
-        self._check_target(head, hosts)
+        check_target(head, hosts)
         body, length = request_framing(head.version, lengths, codings)
         max_body = self._max_body
         if max_body and length is not None and length > max_body:
@@ -384,40 +342,6 @@ class ServerConnection:
             data, self._buf = self._buf, b""
             events += self._receive_body(data)
         return events
-
-    @staticmethod
-    def _check_target(head: RequestHead, hosts: list[bytes]) -> None:
-        """The Host field and the request target (RFC 9112 §3.2, §3.3)."""
-        if len(hosts) > 1:
-            raise HTTPProtocolError("several Host fields", 400)
-        if head.version == b"HTTP/1.1" and not hosts:
-            raise HTTPProtocolError("missing Host field", 400)
-        if hosts and hosts[0] and _HOST.fullmatch(hosts[0]) is None:
-            raise HTTPProtocolError("invalid Host field", 400)
-        if head.method == b"CONNECT":
-            raise HTTPProtocolError("CONNECT is not supported: this is no forward proxy", 405)
-        target = head.target
-        if target[:1] == b"/":
-            return
-        if target == b"*":
-            if head.method != b"OPTIONS":
-                raise HTTPProtocolError("'*' is a request target for OPTIONS only", 400)
-            return
-        m = _ABSOLUTE.fullmatch(target)
-        if m is None:
-            raise HTTPProtocolError("request target must be a path or an absolute URI", 400)
-        scheme, authority = m.group(1).lower(), m.group(2)
-        host = hosts[0] if hosts else None
-        if not authority or _HOST.fullmatch(authority) is None:
-            raise HTTPProtocolError("invalid authority in the request target", 400)
-        if host is not None and _authority_key(scheme, host) != _authority_key(scheme, authority):
-            # RFC 9112 §3.2.2 says the target's authority wins; a reverse proxy that let it
-            # differ from Host would be asked for other sites. Refused: no open proxy.
-            raise HTTPProtocolError("the request target names another host than Host", 400)
-        if host is None:
-            head.headers.append((b"Host", authority))
-        rest = m.group(3) or b""
-        head.target = rest if rest.startswith(b"/") else b"/" + rest
 
     def _receive_body(self, data: bytes) -> list[Event]:
         reader = self._reader
@@ -607,12 +531,3 @@ class ServerConnection:
         self._recv = nxt
         self._reset_request()
         return out
-
-
-def _authority_key(scheme: bytes, authority: bytes) -> bytes:
-    """``host[:port]`` compared as Host values are: case-insensitive, default port left out."""
-    host = authority.lower().rstrip(b".")
-    default = b":443" if scheme == b"https" else b":80"
-    if host.endswith(default):
-        host = host[: -len(default)]
-    return host

@@ -1,9 +1,16 @@
-"""Connections to members: the lean HTTP/1.1 client protocol, the pool, and their errors."""
+"""Members at run time: connections (HTTP/1.1, AJP13), pools, requests, health checks.
+
+A :class:`MemberRuntime` is one member's endpoint, pool and balancing state; its
+connections speak HTTP/1.1 or AJP13 to the member, one request at a time, to a
+:class:`ResponseSink`; :class:`OutgoingRequest` is what the proxy hands a member to send;
+a :class:`HealthChecker` probes a member over connections of the same classes.
+"""
 
 from __future__ import annotations
 
 from ajpbalancer.members._ajp import AJPMemberConnection
-from ajpbalancer.members._errors import Failure, MemberError
+from ajpbalancer.members._errors import FailureKind, MemberError
+from ajpbalancer.members._health import HealthChecker
 from ajpbalancer.members._http import (
     BODY_CHUNKED,
     BODY_LENGTH,
@@ -11,6 +18,8 @@ from ajpbalancer.members._http import (
     HTTPMemberConnection,
 )
 from ajpbalancer.members._pool import Pool
+from ajpbalancer.members._request import OutgoingRequest
+from ajpbalancer.members._runtime import MemberRuntime
 from ajpbalancer.members._sink import MemberConnection, ResponseSink
 
 __all__ = [
@@ -18,10 +27,13 @@ __all__ = [
     "BODY_LENGTH",
     "BODY_NONE",
     "AJPMemberConnection",
-    "Failure",
+    "FailureKind",
     "HTTPMemberConnection",
+    "HealthChecker",
     "MemberConnection",
     "MemberError",
+    "MemberRuntime",
+    "OutgoingRequest",
     "Pool",
     "ResponseSink",
 ]

@@ -9,6 +9,10 @@ response chunks stream to the exchange as SEND_BODY_CHUNK arrives. Client body b
 yet asked for wait here; past a high-water mark reading from the client pauses until the
 container asks again. The connection returns to the pool only when END_RESPONSE says it
 may be reused and the protocol state is clean; any error discards it.
+
+A health check (:mod:`._health`) uses a connection of its own: a FORWARD_REQUEST without
+a body (:meth:`AJPMemberConnection.send_probe`) or a CPING alone
+(:meth:`AJPMemberConnection.send_cping`), whose CPONG ends the exchange.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.python.failure import Failure as TwistedFailure
+from twisted.python.failure import Failure
 
 from ajpbalancer._transport import Outbox
 from ajpbalancer.ajp import (
@@ -35,7 +39,7 @@ from ajpbalancer.ajp import (
     SendHeaders,
 )
 from ajpbalancer.members._base import MemberProtocol
-from ajpbalancer.members._errors import Failure, MemberError
+from ajpbalancer.members._errors import FailureKind, MemberError
 from ajpbalancer.members._http import BODY_NONE
 
 if TYPE_CHECKING:
@@ -81,7 +85,8 @@ class AJPMemberConnection(MemberProtocol):
         try:
             events = self._codec.receive_data(data)
         except AJPProtocolError as e:
-            self._fail(Failure.PROTOCOL, f"malformed AJP answer: {e}")
+            what = "AJP answer" if self._forward is not None else "answer to CPING"
+            self._fail(FailureKind.PROTOCOL, f"malformed {what}: {e}")
             return
         # Body chunks that follow each other in one read go to the client as one piece:
         # a 64 KiB answer is eight 8 KiB packets, and each piece costs the exchange and
@@ -110,7 +115,7 @@ class AJPMemberConnection(MemberProtocol):
         if body and self.sink is not None:
             self._body_chunk(body)
 
-    def connectionLost(self, reason: TwistedFailure | None = None) -> None:
+    def connectionLost(self, reason: Failure | None = None) -> None:
         self.closed = True
         self._timer.cancel()
         self._cancel_ping()
@@ -118,7 +123,7 @@ class AJPMemberConnection(MemberProtocol):
             message = "member closed the connection"
             if reason is not None and str(reason.value):
                 message += f" ({reason.getErrorMessage()})"
-            self._fail(Failure.BROKEN, message)
+            self._fail(FailureKind.BROKEN, message)
         self._lost(self)
 
     # -- used by the exchange -----------------------------------------------------------
@@ -164,6 +169,31 @@ class AJPMemberConnection(MemberProtocol):
     def body_sent(self) -> bool:
         return self._body_sent
 
+    def send_probe(self, sink: ResponseSink, request: ForwardRequest) -> None:
+        """Send a health probe's FORWARD_REQUEST (no body) on this fresh connection.
+
+        The answer goes to ``sink`` as a request's would, except that no timer runs (the
+        health checker times its probe) and no CPING goes first, whatever ``ping``."""
+        self._begin(sink, request)
+        self._send_forward()
+
+    def send_cping(self, sink: ResponseSink) -> None:
+        """A CPING alone: its CPONG ends the exchange (``sink.member_done``), as
+        ``END_RESPONSE`` ends a request's. No timer runs: the caller times it."""
+        assert self.transport is not None
+        self._begin(sink, None)
+        self._write(self._codec.send(CPing()))
+
+    def _begin(self, sink: ResponseSink, request: ForwardRequest | None) -> None:
+        """A probe's exchange (see send_probe): no body, nothing timed here."""
+        self.sink = sink
+        self.requests += 1
+        self._forward = request
+        self._client_done = True
+        self._head_seen = False
+        self._declared = None
+        self._received = 0
+
     # -- the request ------------------------------------------------------------------
 
     def _send_forward(self) -> None:
@@ -172,7 +202,7 @@ class AJPMemberConnection(MemberProtocol):
             packet = self._codec.send(self._forward)
         except LocalProtocolError as e:
             # Nothing went out; the request itself cannot be expressed (header overflow).
-            self._fail(Failure.REJECTED, str(e), status=e.status_hint, sent=False)
+            self._fail(FailureKind.REJECTED, str(e), status=e.status_hint, sent=False)
             return
         outbox = self._outbox
         outbox.hold()  # the request and a first body packet as one send
@@ -230,13 +260,24 @@ class AJPMemberConnection(MemberProtocol):
 
     def _cpong(self) -> None:
         self._cancel_ping()
-        self._send_forward()
+        if self._forward is not None:
+            self._send_forward()
+            return
+        # A CPING alone (send_cping): the exchange is over, the connection reusable.
+        sink = self.sink
+        assert sink is not None
+        self.sink = None
+        self.idle_since = self._reactor.seconds()
+        self._release(self, not self.closed)
+        sink.member_done()
 
     def _ping_expired(self) -> None:
         self._ping_call = None
         if self.sink is not None:
             self._fail(
-                Failure.REFUSED, f"member did not answer CPING within {self._ping:g}s", sent=False
+                FailureKind.REFUSED,
+                f"member did not answer CPING within {self._ping:g}s",
+                sent=False,
             )
 
     def _cancel_ping(self) -> None:
@@ -250,7 +291,7 @@ class AJPMemberConnection(MemberProtocol):
         declared: int | None = None
         if lengths:
             if len(set(lengths)) != 1 or not lengths[0].isdigit() or len(lengths[0]) > 18:
-                self._fail(Failure.PROTOCOL, "member sent an invalid Content-Length")
+                self._fail(FailureKind.PROTOCOL, "member sent an invalid Content-Length")
                 return
             declared = int(lengths[0])
         method = self._forward.method if self._forward is not None else b"GET"
@@ -269,7 +310,7 @@ class AJPMemberConnection(MemberProtocol):
         data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         self._received += len(data)
         if self._declared is not None and self._received > self._declared:
-            self._fail(Failure.PROTOCOL, "member sent more body than its Content-Length")
+            self._fail(FailureKind.PROTOCOL, "member sent more body than its Content-Length")
             return
         self.sink.member_body(data)
 
@@ -277,7 +318,7 @@ class AJPMemberConnection(MemberProtocol):
         sink = self.sink
         assert sink is not None
         if self._declared is not None and self._declared and self._received < self._declared:
-            self._fail(Failure.BROKEN, "member ended the response short of its Content-Length")
+            self._fail(FailureKind.BROKEN, "member ended the response short of its Content-Length")
             return
         self.sink = None
         self._timer.stop()
@@ -297,10 +338,12 @@ class AJPMemberConnection(MemberProtocol):
 
     def _timed_out(self) -> None:
         if self.sink is not None:
-            self._fail(Failure.TIMEOUT, f"member did not answer within {self._timer.timeout:g}s")
+            self._fail(
+                FailureKind.TIMEOUT, f"member did not answer within {self._timer.timeout:g}s"
+            )
 
     def _fail(
-        self, kind: Failure, message: str, *, status: int | None = None, sent: bool = True
+        self, kind: FailureKind, message: str, *, status: int | None = None, sent: bool = True
     ) -> None:
         sink = self.sink
         self.sink = None

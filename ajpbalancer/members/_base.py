@@ -36,6 +36,7 @@ class MemberProtocol(Protocol, ABC):
         self.idle_since = 0.0
         self.requests = 0
         self._paused = False
+        self._hung_up = False
         self._timer = IdleTimer(reactor, timeout, self._timed_out)
         self._outbox = outbox
 
@@ -44,9 +45,12 @@ class MemberProtocol(Protocol, ABC):
         no_delay(self.transport)
 
     def dataReceived(self, data: bytes) -> None:
-        if self.sink is None:
-            # Bytes from a member with no request outstanding: it is out of step.
-            self._discard()
+        sink = self.sink
+        if sink is None:
+            # Bytes from a member with no request outstanding: it is out of step (unless
+            # the connection is closing after hang_up, whose caller wants no more).
+            if not self._hung_up:
+                self._discard()
             return
         # What this read makes the exchange write (to the client, and to this or another
         # member) leaves as one send per connection (see Outbox).
@@ -89,6 +93,21 @@ class MemberProtocol(Protocol, ABC):
         if self.transport is not None and not self.closed:
             self._outbox.flush(self.transport)
             self.transport.loseConnection()
+
+    def hang_up(self) -> None:
+        """Say nothing more to the sink and close gently, ignoring what still arrives: the
+        caller has heard enough (a health probe that passed before the answer ended)."""
+        self.sink = None
+        self._hung_up = True
+        self._timer.stop()
+        self._stop_extras()
+        self.close()
+
+    @property
+    def local_host(self) -> bytes:
+        """This end's address (the host part, ASCII), or ``b""`` when it has none."""
+        host = getattr(self.transport.getHost(), "host", None) if self.transport else None
+        return host.encode("ascii") if isinstance(host, str) else b""
 
     def _write(self, data: bytes) -> None:
         """Send at once, or with the rest of what this input event writes (see Outbox)."""

@@ -11,7 +11,7 @@ from enum import Enum
 from ajpbalancer.errors import AJPBalancerError
 
 
-class Failure(Enum):
+class FailureKind(Enum):
     """Kinds of member failure, each with the status a client gets before a response began.
 
     Values are distinct on purpose (an Enum merges members of equal value); the status is
@@ -31,12 +31,12 @@ class Failure(Enum):
 
 
 _STATUS = {
-    Failure.REFUSED: 503,
-    Failure.CONNECT_TIMEOUT: 504,
-    Failure.TIMEOUT: 504,
-    Failure.BROKEN: 502,
-    Failure.PROTOCOL: 502,
-    Failure.REJECTED: 400,
+    FailureKind.REFUSED: 503,
+    FailureKind.CONNECT_TIMEOUT: 504,
+    FailureKind.TIMEOUT: 504,
+    FailureKind.BROKEN: 502,
+    FailureKind.PROTOCOL: 502,
+    FailureKind.REJECTED: 400,
 }
 
 
@@ -45,7 +45,7 @@ class MemberError(AJPBalancerError):
 
     def __init__(
         self,
-        kind: Failure,
+        kind: FailureKind,
         message: str,
         *,
         request_sent: bool = False,

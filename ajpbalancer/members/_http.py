@@ -7,6 +7,9 @@ transport pauses the client's body when it cannot keep up, and the exchange paus
 connection when the client reads slowly. The connection goes back to its pool only when
 the response ended cleanly, the whole request was sent, and nothing extra arrived;
 any error discards it.
+
+A health check (:mod:`._health`) sends its probe over a connection of its own with
+:meth:`HTTPMemberConnection.send_probe`.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from twisted.internet.interfaces import IPushProducer, IReactorTime
-from twisted.python.failure import Failure as TwistedFailure
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ajpbalancer._transport import Outbox, stream
@@ -30,7 +33,7 @@ from ajpbalancer.h1 import (
     response_body_reader,
 )
 from ajpbalancer.members._base import MemberProtocol
-from ajpbalancer.members._errors import Failure, MemberError
+from ajpbalancer.members._errors import FailureKind, MemberError
 
 if TYPE_CHECKING:
     from ajpbalancer.members._sink import ResponseSink
@@ -80,6 +83,7 @@ class HTTPMemberConnection(MemberProtocol):
         self._request_done = True
         self._body_sent = False
         self._producer_registered = False
+        self._probing = False  # a health probe's connection: it serves nothing else
 
     # -- Twisted callbacks -------------------------------------------------------------
 
@@ -99,7 +103,10 @@ class HTTPMemberConnection(MemberProtocol):
         except HTTPProtocolError as e:
             self._fail(
                 MemberError(
-                    Failure.PROTOCOL, e.message, request_sent=True, response_started=self._head_seen
+                    FailureKind.PROTOCOL,
+                    e.message,
+                    request_sent=True,
+                    response_started=self._head_seen,
                 )
             )
             return
@@ -112,7 +119,7 @@ class HTTPMemberConnection(MemberProtocol):
         if rest is not None:
             self._response_complete(rest)
 
-    def connectionLost(self, reason: TwistedFailure | None = None) -> None:
+    def connectionLost(self, reason: Failure | None = None) -> None:
         self.closed = True
         self._timer.cancel()
         sink = self.sink
@@ -128,7 +135,7 @@ class HTTPMemberConnection(MemberProtocol):
                 message += f" ({reason.getErrorMessage()})"
             self._fail(
                 MemberError(
-                    Failure.BROKEN, message, request_sent=True, response_started=self._head_seen
+                    FailureKind.BROKEN, message, request_sent=True, response_started=self._head_seen
                 )
             )
         self._lost(self)
@@ -176,6 +183,24 @@ class HTTPMemberConnection(MemberProtocol):
         """Whether any request body bytes went out (a request that did is never resent)."""
         return self._body_sent
 
+    def send_probe(self, sink: ResponseSink, method: bytes, head: bytes) -> None:
+        """Write a health probe's request ``head`` (no body) on this fresh connection.
+
+        The answer goes to ``sink`` as a request's would, except that no timer runs (the
+        health checker times its probe) and the first response head is the answer, an
+        interim one too (httpd's check reads the first status line)."""
+        assert self.transport is not None
+        self.sink = sink
+        self.requests += 1
+        self._probing = True
+        self._method = method
+        self._head_seen = False
+        self._reader = None
+        self._buf = b""
+        self._body_mode = BODY_NONE
+        self._request_done = True
+        self._write(head)
+
     # -- internals ----------------------------------------------------------------------
 
     def _parse_head(self) -> bool:
@@ -186,7 +211,7 @@ class HTTPMemberConnection(MemberProtocol):
                 return False
             head = parse_response_head(self._buf[:end])
             self._buf = self._buf[end:]
-            if head.status < 200:
+            if head.status < 200 and not self._probing:
                 if head.status == 101:
                     raise HTTPProtocolError("member switched protocols unasked", 502)
                 continue  # interim responses (100, 102, 103) are not forwarded
@@ -245,7 +270,7 @@ class HTTPMemberConnection(MemberProtocol):
             return
         self._fail(
             MemberError(
-                Failure.TIMEOUT,
+                FailureKind.TIMEOUT,
                 f"member did not answer within {self._timer.timeout:g}s",
                 request_sent=True,
                 response_started=self._head_seen,

@@ -18,9 +18,9 @@ from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectingCancelledError
 from twisted.internet.error import TimeoutError as ConnectTimeoutError
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.python.failure import Failure as TwistedFailure
+from twisted.python.failure import Failure
 
-from ajpbalancer.members._errors import Failure, MemberError
+from ajpbalancer.members._errors import FailureKind, MemberError
 
 
 class PooledConnection(Protocol):
@@ -154,16 +154,16 @@ class Pool(Generic[C]):
             self.open += 1
             ready(conn, False)
 
-        def not_connected(reason: TwistedFailure) -> None:
+        def not_connected(reason: Failure) -> None:
             state["settled"] = True
             self.connecting -= 1
             if reason.check(ConnectingCancelledError) is not None:
                 return
             if reason.check(ConnectTimeoutError) is not None:
-                error = MemberError(Failure.CONNECT_TIMEOUT, "connection to member timed out")
+                error = MemberError(FailureKind.CONNECT_TIMEOUT, "connection to member timed out")
             else:
                 error = MemberError(
-                    Failure.REFUSED, f"cannot connect to member: {reason.getErrorMessage()}"
+                    FailureKind.REFUSED, f"cannot connect to member: {reason.getErrorMessage()}"
                 )
             failed(error)
 
@@ -193,7 +193,7 @@ class Pool(Generic[C]):
         waiter.timer = None
         self._waiters.remove(waiter)
         waiter.failed(
-            MemberError(Failure.REFUSED, f"no free connection to member (max={self.max})")
+            MemberError(FailureKind.REFUSED, f"no free connection to member (max={self.max})")
         )
 
     def _schedule_reaper(self) -> None:

@@ -1,4 +1,5 @@
-"""The interface between a member connection (HTTP or AJP) and the exchange it serves."""
+"""The interface between a member connection (HTTP or AJP) and what it serves: an exchange,
+or a health check's probe."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ class MemberConnection(Protocol):
     idle_since: float
 
     def send_request(self, sink: ResponseSink, method: bytes, request: Any, body_mode: int) -> None:
-        """Send one request; ``request`` is what the worker prepared for this protocol."""
+        """Send one request; ``request`` is what the member runtime prepared for this protocol."""
         ...
 
     def write_body(self, data: bytes) -> None: ...

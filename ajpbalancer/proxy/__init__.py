@@ -1,19 +1,21 @@
-"""The proxy: exchanges between clients and members, workers, balancers and the service."""
+"""The request path: exchanges between clients and members, balancers, the access log.
+
+A :class:`FrontendContext` holds what a frontend's exchanges share (routing, balancers,
+direct members, logging); a :class:`ProxyExchange` carries one request from the client
+to a member chosen by its :class:`BalancerRuntime` and the answer back.
+"""
 
 from __future__ import annotations
 
 from ajpbalancer.proxy._accesslog import AccessLog
+from ajpbalancer.proxy._balancers import BalancerRuntime
 from ajpbalancer.proxy._exchange import FrontendContext, ProxyExchange
-from ajpbalancer.proxy._service import FrontendFactory, ProxyRuntime, ProxyService
-from ajpbalancer.proxy._workers import BalancerRuntime, Worker
+from ajpbalancer.proxy._observer import ExchangeObserver
 
 __all__ = [
     "AccessLog",
     "BalancerRuntime",
+    "ExchangeObserver",
     "FrontendContext",
-    "FrontendFactory",
     "ProxyExchange",
-    "ProxyRuntime",
-    "ProxyService",
-    "Worker",
 ]

@@ -32,14 +32,15 @@ from ajpbalancer.members import (
     BODY_CHUNKED,
     BODY_LENGTH,
     BODY_NONE,
-    Failure,
+    FailureKind,
     MemberConnection,
     MemberError,
+    MemberRuntime,
+    OutgoingRequest,
 )
 from ajpbalancer.proxy._accesslog import AccessLog
+from ajpbalancer.proxy._balancers import BalancerRuntime
 from ajpbalancer.proxy._observer import ExchangeObserver
-from ajpbalancer.proxy._prepare import OutgoingRequest
-from ajpbalancer.proxy._workers import BalancerRuntime, Worker
 from ajpbalancer.rewrite import ReverseMap, request_base
 from ajpbalancer.routing import Router, RoutingError, split_target
 
@@ -51,13 +52,13 @@ IDEMPOTENT = frozenset({b"GET", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"TRACE"
 
 @dataclass(slots=True)
 class FrontendContext:
-    """Everything a frontend's exchanges share: routing, workers, logging."""
+    """Everything a frontend's exchanges share: routing, members, logging."""
 
     reactor: IReactorTime
     frontend: Frontend
     router: Router
     balancers: dict[str, BalancerRuntime]
-    direct: dict[int, Worker]
+    direct_members: dict[int, MemberRuntime]
     server_name: bytes
     access_log: AccessLog | None = None
     reverse: ReverseMap | None = None
@@ -90,7 +91,7 @@ class ProxyExchange:
         self._pending: list[bytes] = []
         self._conn: MemberConnection | None = None
         self._cancel: Callable[[], None] | None = None
-        self._worker: Worker | None = None
+        self._member: MemberRuntime | None = None
         self._payload: Any = None
         self._request: OutgoingRequest | None = None
         self._balancer: BalancerRuntime | None = None
@@ -138,15 +139,15 @@ class ProxyExchange:
             self._balancer = self._ctx.balancers[target.host]
             self._choose()
             return
-        worker = self._ctx.direct[id(match.rule)]
-        state = worker.lb
+        member = self._ctx.direct_members[id(match.rule)]
+        state = member.lb
         if not state.usable:
-            state.retry_worker(self._ctx.reactor.seconds())  # clears E once retry passed
+            state.retry_member(self._ctx.reactor.seconds())  # clears E once retry passed
         if not state.usable:
-            self._error(503, f"member {worker.name} is in error state")
+            self._error(503, f"member {member.name} is in error state")
             return
         state.request_started()
-        self._go(worker, self._request)
+        self._go(member, self._request)
 
     def _choose(self) -> None:
         """One attempt to pick a balancer member (sticky route first, then the lbmethod)."""
@@ -155,8 +156,8 @@ class ProxyExchange:
         assert balancer is not None
         now = self._ctx.reactor.seconds()
         cookies = [v for n, v in self._head.headers if n.lower() == b"cookie"]
-        worker, selection = balancer.select(self._head.target, cookies, now)
-        if worker is None:
+        member, selection = balancer.select(self._head.target, cookies, now)
+        if member is None:
             timeout = balancer.params.timeout
             if timeout and now + timeout / 100 < self._started + timeout:
                 # Apache's balancer timeout: look again until a member is usable.
@@ -170,14 +171,14 @@ class ProxyExchange:
             return
         route = None if selection.route is None else selection.route.encode("ascii")
         assert self._request is not None
-        self._go(worker, replace(self._request, route=route))
+        self._go(member, replace(self._request, route=route))
 
-    def _go(self, worker: Worker, request: OutgoingRequest) -> None:
-        """Send ``request`` to ``worker`` (whose busy count the caller raised)."""
-        self._worker = worker
+    def _go(self, member: MemberRuntime, request: OutgoingRequest) -> None:
+        """Send ``request`` to ``member`` (whose busy count the caller raised)."""
+        self._member = member
         self._member_started = self._ctx.reactor.seconds()
         try:
-            self._payload = worker.prepare(request, self._ctx.frontend, self._ctx.server_name)
+            self._payload = member.prepare(request, self._ctx.frontend, self._ctx.server_name)
         except HTTPProtocolError as e:
             self._error(e.status, e.message)
             return
@@ -187,16 +188,16 @@ class ProxyExchange:
         self._acquire(fresh=False)
 
     def _acquire(self, *, fresh: bool) -> None:
-        assert self._worker is not None
+        assert self._member is not None
         if not self._body_done:
             self._channel.pause_reading(PauseReason.MEMBER)
-        self._cancel = self._worker.pool.acquire(self._connected, self._not_connected, fresh=fresh)
+        self._cancel = self._member.pool.acquire(self._connected, self._not_connected, fresh=fresh)
 
     def _connected(self, conn: MemberConnection, reused: bool) -> None:
         self._cancel = None
         if self._finished:
-            assert self._worker is not None
-            self._worker.pool.release(conn, True)
+            assert self._member is not None
+            self._member.pool.release(conn, True)
             return
         self._conn = conn
         self._reused = reused
@@ -262,16 +263,16 @@ class ProxyExchange:
         self, status: int, reason: bytes, headers: Headers, length: int | None
     ) -> None:
         self._status = status
-        balancer, worker = self._balancer, self._worker
+        balancer, member = self._balancer, self._member
         now = self._ctx.reactor.seconds()
         if (
             balancer is not None
-            and worker is not None
+            and member is not None
             and balancer.params.failonstatus
-            and post_request(worker.lb, balancer.params, status, False, now)
+            and post_request(member.lb, balancer.params, status, False, now)
         ):
             log.warn(
-                "member {member} in error: it answered {status}", member=worker.name, status=status
+                "member {member} in error: it answered {status}", member=member.name, status=status
             )
         out, has_date = response_fields(headers)
         if not has_date:
@@ -287,8 +288,8 @@ class ProxyExchange:
 
     def member_body(self, data: bytes) -> None:
         self._sent_bytes += len(data)
-        assert self._worker is not None
-        self._worker.lb.add_traffic(received=len(data))
+        assert self._member is not None
+        self._member.lb.add_traffic(received=len(data))
         self._channel.write_body(data)
 
     def member_done(self) -> None:
@@ -325,10 +326,10 @@ class ProxyExchange:
     def _fail(self, error: MemberError) -> None:
         if self._finished:
             return
-        worker = self._worker
-        assert worker is not None
+        member = self._member
+        assert member is not None
         if (
-            error.kind is Failure.BROKEN
+            error.kind is FailureKind.BROKEN
             and self._reused
             and not self._retried
             and not error.response_started
@@ -339,41 +340,44 @@ class ProxyExchange:
             self._reused = False
             self._acquire(fresh=True)
             return
-        log.warn("member {member} failed: {message}", member=worker.name, message=error.message)
+        log.warn("member {member} failed: {message}", member=member.name, message=error.message)
         if error.response_started or self._channel_started():
             self._channel.abort()
             self._finish(self._status or error.status)
             return
-        if self._failover(worker, error):
+        if self._failover(member, error):
             return
         self._error(error.status, error.message)
 
-    def _failover(self, worker: Worker, error: MemberError) -> bool:
+    def _failover(self, member: MemberRuntime, error: MemberError) -> bool:
         """Put a failed member in error as mod_proxy does; try the next one if that is safe."""
         now = self._ctx.reactor.seconds()
         balancer = self._balancer
         kind = error.kind
-        if kind in (Failure.REFUSED, Failure.CONNECT_TIMEOUT, Failure.BROKEN):
-            if worker.lb.put_in_error(now):
+        if kind in (FailureKind.REFUSED, FailureKind.CONNECT_TIMEOUT, FailureKind.BROKEN):
+            if member.lb.put_in_error(now):
                 log.warn(
                     "member {member} in error for {retry}s",
-                    member=worker.name,
-                    retry=worker.lb.retry,
+                    member=member.name,
+                    retry=member.lb.retry,
                 )
-        elif kind is Failure.TIMEOUT and balancer is not None:
-            post_request(worker.lb, balancer.params, 504, True, now)
+        elif kind is FailureKind.TIMEOUT and balancer is not None:
+            post_request(member.lb, balancer.params, 504, True, now)
         if balancer is None or self._attempts >= balancer.max_attempts or self._body_written:
             return False
-        unsent = kind in (Failure.REFUSED, Failure.CONNECT_TIMEOUT) or not error.request_sent
+        unsent = (
+            kind in (FailureKind.REFUSED, FailureKind.CONNECT_TIMEOUT) or not error.request_sent
+        )
         resendable = self._head.method in IDEMPOTENT and (
-            kind is Failure.BROKEN or (kind is Failure.TIMEOUT and balancer.params.failontimeout)
+            kind is FailureKind.BROKEN
+            or (kind is FailureKind.TIMEOUT and balancer.params.failontimeout)
         )
         if not (unsent or resendable):
             return False
-        worker.lb.request_done()
+        member.lb.request_done()
         if self._ctx.observer is not None:
-            self._ctx.observer.failover(balancer.name, worker.name)
-        self._worker = None
+            self._ctx.observer.failover(balancer.name, member.name)
+        self._member = None
         self._conn = None
         self._attempts += 1
         self._reused = self._retried = False
@@ -381,8 +385,8 @@ class ProxyExchange:
         return True
 
     def _add_sent(self, n: int) -> None:
-        if self._worker is not None:
-            self._worker.lb.add_traffic(sent=n)
+        if self._member is not None:
+            self._member.lb.add_traffic(sent=n)
 
     def _base(self) -> bytes:
         """The frontend's ``scheme://host[:port]`` as this client addressed it (as httpd's
@@ -412,8 +416,8 @@ class ProxyExchange:
         self._ctx.in_flight.discard(self)
         if self._wait_call is not None and self._wait_call.active():
             self._wait_call.cancel()
-        if self._worker is not None:
-            self._worker.lb.request_done()
+        if self._member is not None:
+            self._member.lb.request_done()
         access_log = self._ctx.access_log
         if access_log is not None:
             access_log.log(
@@ -421,7 +425,7 @@ class ProxyExchange:
                 self._head,
                 status,
                 self._sent_bytes,
-                self._worker.name if self._worker is not None else "-",
+                self._member.name if self._member is not None else "-",
             )
         if self._ctx.observer is not None:
             self._observe(self._ctx.observer, status)
@@ -429,12 +433,12 @@ class ProxyExchange:
     def _observe(self, observer: ExchangeObserver, status: int) -> None:
         """The metrics hook: this request's status and latencies (see :mod:`._observer`)."""
         now = self._ctx.reactor.seconds()
-        worker, balancer = self._worker, self._balancer
+        member, balancer = self._member, self._balancer
         observer.request_done(
             self._ctx.frontend.name,
             None if balancer is None else balancer.name,
-            None if worker is None else worker.name,
+            None if member is None else member.name,
             status=status,
             seconds=now - self._started,
-            member_seconds=None if worker is None else now - self._member_started,
+            member_seconds=None if member is None else now - self._member_started,
         )

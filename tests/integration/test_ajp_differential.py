@@ -29,7 +29,7 @@ What this showed (Apache 2.4.71, Tomcat 10.1), besides the equal requests:
   ``serverName`` without Host is Apache's ``ServerName`` (here its listen address) and
   ajpbalancer's local address: equal here, and they would differ for an Apache whose
   ``ServerName`` is a host name (ajpbalancer has no such directive).
-- Fixed in ajpbalancer (``proxy/_prepare.py``): ``server_name`` went as the client wrote
+- Fixed in ajpbalancer (``members/_request.py``): ``server_name`` went as the client wrote
   Host; httpd sends it lower-cased without a trailing dot (``WWW.Example.org`` →
   ``www.example.org``), invisible to ``/app/echo`` as Tomcat prefers the Host header.
 - Response side, deliberate (`test_response_framing_differs_as_documented`): Apache

@@ -19,8 +19,8 @@ from twisted.python.failure import Failure
 
 from ajpbalancer.config import parse
 from ajpbalancer.frontend import FrontendProtocol
-from ajpbalancer.proxy import ProxyRuntime
 from ajpbalancer.proxy._accesslog import AccessLog
+from ajpbalancer.service import ProxyRuntime
 
 
 class Transport(StringTransport):

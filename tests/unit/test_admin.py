@@ -41,7 +41,7 @@ from ajpbalancer.admin._htpasswd import bcrypt_matches, sha_matches
 from ajpbalancer.admin._page import strfsize
 from ajpbalancer.balancer import STATUS_LETTERS, MemberState, Status
 from ajpbalancer.config import parse
-from ajpbalancer.proxy import ProxyRuntime, ProxyService
+from ajpbalancer.service import ProxyRuntime, ProxyService
 from tests.unit.proxyharness import Harness, Member, response
 
 CONFIG = """
@@ -154,7 +154,7 @@ class Admin:
         return self.runtime.balancers[balancer].nonce
 
     def member(self, name: str, balancer: str = "c") -> MemberState:
-        return next(w.lb for w in self.runtime.balancers[balancer].workers if w.name == name)
+        return next(w.lb for w in self.runtime.balancers[balancer].members if w.name == name)
 
     def state(self) -> dict[str, Any]:
         """Everything the admin shows, to prove that nothing changed."""
@@ -997,7 +997,7 @@ def test_health_check_state_is_a_gauge_for_members_that_have_one(admin: Admin) -
     assert len(samples) == 1  # members without a health check have no such series
 
 
-def test_direct_workers_have_an_empty_balancer_label(admin: Admin) -> None:
+def test_direct_members_have_an_empty_balancer_label(admin: Admin) -> None:
     serve(admin, path=b"/direct/x")
     assert (
         admin.metric(

@@ -146,37 +146,37 @@ def test_put_in_error_is_ignored_with_ignore_errors() -> None:
     assert (m.in_error, m.usable) == (False, True)
 
 
-def test_retry_worker_clears_the_error_only_strictly_after_retry_seconds() -> None:
+def test_retry_member_clears_the_error_only_strictly_after_retry_seconds() -> None:
     m = member("a", retry=60.0)
     m.put_in_error(100.0)
-    assert m.retry_worker(160.0) is False
+    assert m.retry_member(160.0) is False
     assert m.in_error
-    assert m.retry_worker(160.001) is True
+    assert m.retry_member(160.001) is True
     assert (m.in_error, m.usable, m.retries) == (False, True, 1)
 
 
 def test_retry_zero_retries_at_any_later_time() -> None:
     m = member("a", retry=0.0)
     m.put_in_error(100.0)
-    assert m.retry_worker(100.0) is False
-    assert m.retry_worker(100.000001) is True
+    assert m.retry_member(100.0) is False
+    assert m.retry_member(100.000001) is True
 
 
-def test_retry_worker_clears_an_error_at_once_with_ignore_errors() -> None:
+def test_retry_member_clears_an_error_at_once_with_ignore_errors() -> None:
     m = member("a", status="EI")
-    assert m.retry_worker(0.0) is True
+    assert m.retry_member(0.0) is True
     assert (m.in_error, m.retries) == (False, 1)
 
 
 def test_a_stopped_member_in_error_is_never_retried() -> None:
     m = member("a", status="SE")
-    assert m.retry_worker(1e9) is False
+    assert m.retry_member(1e9) is False
     assert (m.in_error, m.retries) == (True, 0)
 
 
-def test_retry_worker_leaves_a_member_not_in_error_alone() -> None:
+def test_retry_member_leaves_a_member_not_in_error_alone() -> None:
     m = member("a", status="D")
-    assert m.retry_worker(1e9) is True
+    assert m.retry_member(1e9) is True
     assert (m.letters, m.retries, m.usable) == ("D", 0, False)
 
 

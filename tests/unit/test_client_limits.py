@@ -15,7 +15,7 @@ from twisted.internet.testing import StringTransport
 
 from ajpbalancer.config import ClientLimits, ConfigError, ReadTimeout, parse
 from ajpbalancer.frontend import ConnectionGate
-from ajpbalancer.proxy._service import FrontendFactory
+from ajpbalancer.service import FrontendFactory
 from tests.unit.proxyharness import Harness, response
 
 

@@ -22,9 +22,7 @@ from ajpbalancer.config import (
     Problem,
     RuleKind,
     Scheme,
-    Stage,
     _directives,
-    _stages,
     load,
     parse,
     summary,
@@ -58,12 +56,6 @@ def with_member(line: str) -> str:
 
 def with_proxyset(line: str) -> str:
     return FRONT + CLUSTER + "ProxySet = " + line + "\n"
-
-
-@pytest.fixture
-def all_landed(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Pretend every stage has landed, to test validation of features not built yet."""
-    monkeypatch.setattr(_stages, "LANDED", frozenset(Stage))
 
 
 # -- INI syntax ---------------------------------------------------------------------------------
@@ -383,12 +375,6 @@ def test_workers_auto_on_several_cores_is_accepted(monkeypatch: pytest.MonkeyPat
     assert ok("[ajpbalancer]\nworkers = auto\n" + FRONT).settings.workers == 8
 
 
-@pytest.mark.usefixtures("all_landed")
-def test_workers_auto_gives_the_cpu_count_once_landed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(os, "cpu_count", lambda: 8)
-    assert ok("[ajpbalancer]\nworkers = auto\n" + FRONT).settings.workers == 8
-
-
 @pytest.mark.parametrize(
     ("value", "stored"),
     [("-", "-"), ("off", "off"), ("OFF", "off"), ("/var/log/access.log", "/var/log/access.log")],
@@ -406,18 +392,11 @@ def test_proxy_timeout_must_be_more_than_zero_seconds(value: str) -> None:
     assert "ProxyTimeout must be" in messages(f"[ajpbalancer]\nProxyTimeout = {value}\n" + FRONT)[0]
 
 
-def test_admin_has_landed() -> None:
-    admin = ok("[ajpbalancer]\nadmin = tcp:8081:interface=127.0.0.1\n" + FRONT).settings.admin
-    assert admin is not None and admin.description == "tcp:8081:interface=127.0.0.1"
-
-
-@pytest.mark.usefixtures("all_landed")
 def test_admin_on_loopback_needs_no_users() -> None:
     admin = ok("[ajpbalancer]\nadmin = tcp:8081:interface=127.0.0.1\n" + FRONT).settings.admin
     assert admin is not None and admin.description == "tcp:8081:interface=127.0.0.1"
 
 
-@pytest.mark.usefixtures("all_landed")
 @pytest.mark.parametrize(
     "endpoint",
     [
@@ -433,7 +412,6 @@ def test_admin_beyond_loopback_requires_admin_users(endpoint: str) -> None:
     ]
 
 
-@pytest.mark.usefixtures("all_landed")
 @pytest.mark.parametrize(
     "endpoint",
     [
@@ -450,20 +428,17 @@ def test_admin_on_loopback_or_a_unix_socket_needs_no_users(endpoint: str) -> Non
     assert admin is not None and admin.description == endpoint
 
 
-@pytest.mark.usefixtures("all_landed")
 def test_admin_beyond_loopback_with_admin_users_is_fine() -> None:
     settings_ = ok("[ajpbalancer]\nadmin = tcp:8081\nadmin_users = etc/u\n" + FRONT).settings
     assert settings_.admin_users == "etc/u"
 
 
-@pytest.mark.usefixtures("all_landed")
 def test_admin_users_without_admin_is_an_error() -> None:
     assert messages("[ajpbalancer]\nadmin_users = etc/u\n" + FRONT) == [
         "has no effect without admin"
     ]
 
 
-@pytest.mark.usefixtures("all_landed")
 def test_admin_endpoint_is_checked_by_the_injected_function() -> None:
     found = problems(
         "[ajpbalancer]\nadmin = bogus:1\n" + FRONT,
@@ -551,7 +526,7 @@ def test_parameters_on_a_balancer_target_are_an_error() -> None:
 
 
 @pytest.mark.parametrize("name", ["route", "redirect", "loadfactor", "lbset"])
-def test_balancer_member_only_parameters_are_refused_on_a_rule(name: str, all_landed: None) -> None:
+def test_balancer_member_only_parameters_are_refused_on_a_rule(name: str) -> None:
     example = _directives.MEMBER_PARAMS[name].example
     assert messages(FRONT + f"ProxyPass = / http://h/ {name}={example}\n") == [
         f"{name} only applies to a BalancerMember"
@@ -659,8 +634,7 @@ def test_flags_accept_only_on_and_off(value: str) -> None:
     ]
 
 
-@pytest.mark.usefixtures("all_landed")
-def test_reverse_rules_once_landed() -> None:
+def test_reverse_rules() -> None:
     frontend = ok(
         FRONT + "ProxyPassReverse = / balancer://c/\nProxyPassReverseCookieDomain = a b\n"
         "ProxyPassReverseCookiePath = /app /\n" + CLUSTER
@@ -670,14 +644,12 @@ def test_reverse_rules_once_landed() -> None:
     assert (frontend.cookie_path[0].internal, frontend.cookie_path[0].public) == ("/app", "/")
 
 
-@pytest.mark.usefixtures("all_landed")
 def test_reverse_rule_to_an_undefined_balancer_is_an_error() -> None:
     assert messages(FRONT + "ProxyPassReverse = / balancer://nope/\n") == [
         "undefined balancer 'nope'"
     ]
 
 
-@pytest.mark.usefixtures("all_landed")
 def test_cookie_rules_take_exactly_two_words() -> None:
     assert messages(FRONT + "ProxyPassReverseCookiePath = /app\n") == [
         "expected INTERNAL PUBLIC, got 1 words"
@@ -763,8 +735,7 @@ def test_ajp_member_is_accepted_with_its_parameters() -> None:
     assert (params.secret, params.packetsize, params.ping) == ("s", 16384, 0.5)
 
 
-@pytest.mark.usefixtures("all_landed")
-def test_ajp_member_once_landed() -> None:
+def test_ajp_member() -> None:
     member = ok(with_member("ajp://h route=a secret=s packetsize=65536")).balancers[0].members[0]
     assert (member.url.effective_port, member.params.secret, member.params.packetsize) == (
         8009,
@@ -855,7 +826,7 @@ def test_supported_member_parameter_values(name: str, text: str, value: object) 
     assert getattr(member.params, name) == value
 
 
-LANDED_MEMBER_CASES: list[tuple[str, str, object]] = [
+AJP_MEMBER_CASES: list[tuple[str, str, object]] = [
     ("redirect", "n2", "n2"),
     ("lbset", "0", 0),
     ("lbset", "99", 99),
@@ -878,9 +849,8 @@ LANDED_MEMBER_CASES: list[tuple[str, str, object]] = [
 ]
 
 
-@pytest.mark.usefixtures("all_landed")
-@pytest.mark.parametrize(("name", "text", "value"), LANDED_MEMBER_CASES)
-def test_member_parameter_values_once_landed(name: str, text: str, value: object) -> None:
+@pytest.mark.parametrize(("name", "text", "value"), AJP_MEMBER_CASES)
+def test_member_parameter_values_on_an_ajp_member(name: str, text: str, value: object) -> None:
     member = ok(with_member(f"ajp://a {name}={text}")).balancers[0].members[0]
     assert getattr(member.params, name) == value
 
@@ -921,7 +891,7 @@ BAD_MEMBER_CASES: list[tuple[str, str, str]] = [
 def test_invalid_member_parameter_values_say_what_is_allowed(
     name: str, text: str, message: str
 ) -> None:
-    """Values are validated before any stage check: the value error comes alone."""
+    """An invalid value is reported alone, saying what is allowed."""
     found = messages(with_member(f"ajp://a {name}={text}"))
     assert len(found) == 1 and found[0].startswith(message), found
 
@@ -966,7 +936,6 @@ def test_other_lbmethods_are_accepted(method: str) -> None:
     assert ok(with_proxyset(f"lbmethod={method}")).balancers[0].params.lbmethod == method
 
 
-@pytest.mark.usefixtures("all_landed")
 def test_proxyset_spans_lines() -> None:
     params = (
         ok(with_proxyset("lbmethod=bytraffic\n  stickysession=JSESSIONID|jsessionid"))
@@ -976,7 +945,6 @@ def test_proxyset_spans_lines() -> None:
     assert (params.lbmethod, params.stickysession) == ("bytraffic", ("JSESSIONID", "jsessionid"))
 
 
-@pytest.mark.usefixtures("all_landed")
 def test_proxyset_parameter_set_twice_across_lines_is_an_error() -> None:
     assert problems(with_proxyset("nofailover=on\n  NoFailover=off")) == [
         "lb.ini:6: ProxySet: parameter 'nofailover' already set at line 5"
@@ -1014,9 +982,8 @@ BALANCER_CASES: list[tuple[str, str, object]] = [
 ]
 
 
-@pytest.mark.usefixtures("all_landed")
 @pytest.mark.parametrize(("name", "text", "value"), BALANCER_CASES)
-def test_balancer_parameter_values_once_landed(name: str, text: str, value: object) -> None:
+def test_balancer_parameter_values(name: str, text: str, value: object) -> None:
     params = ok(with_proxyset(f"{name}={text}")).balancers[0].params
     assert getattr(params, name) == value
 
@@ -1036,103 +1003,22 @@ BAD_BALANCER_CASES: list[tuple[str, str, str]] = [
 
 
 @pytest.mark.parametrize(("name", "text", "message"), BAD_BALANCER_CASES)
-def test_invalid_balancer_parameter_values_are_reported_before_the_stage(
+def test_invalid_balancer_parameter_values_are_reported_alone(
     name: str, text: str, message: str
 ) -> None:
     found = messages(with_proxyset(f"{name}={text}"))
     assert len(found) == 1 and found[0].startswith(message)
 
 
-# -- stages: the table, iterated ----------------------------------------------------------------
-
-
-def feature_config(feature: str) -> str:
-    """A config using ``feature`` (a key of LANDS_WITH) with a valid value, nothing else new."""
-    if feature == "scheme ajp":
-        return with_member("ajp://h:8009")
-    if feature == _stages.WORKERS_OTHER_THAN_ONE:
-        return "[ajpbalancer]\nworkers = 2\n" + FRONT
-    if feature.startswith("member "):
-        param = _directives.MEMBER_PARAMS[feature.removeprefix("member ")]
-        scheme = sorted(s.value for s in param.schemes)[0]
-        return with_member(f"{scheme}://h {param.name}={param.example}")
-    if feature.startswith("ProxySet "):
-        setting = feature.removeprefix("ProxySet ")
-        if "=" not in setting:
-            setting += "=" + _directives.BALANCER_PARAMS[setting].example
-        return with_proxyset(setting)
-    directive = _directives.DIRECTIVE_BY_KEY[feature.lower()]
-    if directive.section is _directives.SectionKind.SETTINGS:
-        users = "admin_users = etc/u\n" if directive.name == "admin" else ""
-        admin = "admin = tcp:1:interface=127.0.0.1\n" if directive.name == "admin_users" else ""
-        return f"[ajpbalancer]\n{admin}{users}{directive.name} = {directive.example}\n" + FRONT
-    assert directive.section is _directives.SectionKind.FRONTEND
-    return FRONT + f"{directive.name} = {directive.example}\n"
-
-
-@pytest.mark.parametrize("feature", sorted(_stages.LANDS_WITH))
-def test_a_feature_whose_stage_has_not_landed_is_rejected_with_its_stage(
-    feature: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The mechanism for later stages: every stage has landed today, so pretend one has not."""
-    stage = _stages.LANDS_WITH[feature]
-    monkeypatch.setattr(_stages, "LANDED", frozenset(Stage) - {stage})
-    found = messages(feature_config(feature))
-    assert any(m.endswith(f" is not supported yet (lands with {stage.value})") for m in found)
-
-
-@pytest.mark.parametrize("feature", sorted(_stages.LANDS_WITH))
-def test_every_feature_not_built_yet_is_valid_once_its_stage_lands(
-    feature: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The only problems are stages: the feature is validated, not ignored, today."""
-    monkeypatch.setattr(_stages, "LANDED", frozenset(Stage))
-    parse(feature_config(feature), "lb.ini")
-
-
-def test_stage_table_keys_name_real_directives_parameters_and_values() -> None:
-    for feature in _stages.LANDS_WITH:
-        kind, _, name = feature.partition(" ")
-        if feature in ("scheme ajp", _stages.WORKERS_OTHER_THAN_ONE):
-            continue
-        if kind == "member":
-            assert name in _directives.MEMBER_PARAMS
-        elif kind == "ProxySet":
-            key, _, value = name.partition("=")
-            assert key in _directives.BALANCER_PARAMS
-            assert not value or value in ajpbalancer.config.LBMETHODS
-        else:
-            assert feature.lower() in _directives.DIRECTIVE_BY_KEY
-
-
-def test_every_stage_has_landed() -> None:
-    assert frozenset(Stage) == _stages.LANDED
-    assert [s.value for s in Stage] == [
-        "foundation",
-        "AJP13",
-        "balancer",
-        "health checks",
-        "admin",
-        "operations",
-    ]
-
-
-@pytest.mark.parametrize(
-    "name",
-    sorted(
-        set(_directives.MEMBER_PARAMS) - {f.removeprefix("member ") for f in _stages.LANDS_WITH}
-    ),
-)
-def test_every_built_member_parameter_is_accepted(name: str) -> None:
+@pytest.mark.parametrize("name", sorted(_directives.MEMBER_PARAMS))
+def test_every_member_parameter_is_accepted(name: str) -> None:
     param = _directives.MEMBER_PARAMS[name]
-    scheme = "https" if name == "verify" else "http"
+    schemes = sorted(s.value for s in param.schemes)
+    scheme = "http" if "http" in schemes else schemes[0]
     ok(with_member(f"{scheme}://h {name}={param.example}"))
 
 
-def test_design_example_parses_once_every_stage_has_landed(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(_stages, "LANDED", frozenset(Stage))
+def test_design_example_parses() -> None:
     config = parse(DESIGN_EXAMPLE, "etc/lb.ini")
     assert summary(config).splitlines()[-1] == "OK: 1 frontend, 3 rules, 1 balancer, 3 members"
     members = config.balancer("mycluster").members
@@ -1292,8 +1178,6 @@ def test_public_api_is_pinned() -> None:
             "TLSOptions",
             "DemoBackend",
             "HC_METHODS",
-            "LANDED",
-            "LANDS_WITH",
             "LBMETHODS",
             "STATUS_FLAGS",
             "URL",
@@ -1314,7 +1198,6 @@ def test_public_api_is_pinned() -> None:
             "RuleKind",
             "Scheme",
             "Settings",
-            "Stage",
             "load",
             "parse",
             "summary",
@@ -1415,7 +1298,6 @@ def test_bad_demo_lines_are_reported_with_their_line(line: str, message: str) ->
     assert any(p.startswith("lb.ini:2: demo: " + message) for p in found), found
 
 
-@pytest.mark.usefixtures("all_landed")
 def test_proxypassreverse_takes_a_path_alone_as_apache_does() -> None:
     rule = ok(FRONT + "ProxyPassReverse = /pub/ /app/\n").frontends[0].reverse[0]
     assert (rule.path, rule.url, rule.internal_path) == ("/pub/", None, "/app/")

@@ -9,7 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ajpbalancer.admin import ProxyMetrics
-from ajpbalancer.proxy._counters import (
+from ajpbalancer.shm._counters import (
     COLUMN,
     KEY,
     LATENCY_BUCKETS,

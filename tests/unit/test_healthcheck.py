@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from twisted.internet.testing import MemoryReactorClock
+from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.logger import LogEvent, formatEvent, globalLogPublisher
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
+from ajpbalancer._transport import Outbox
 from ajpbalancer.ajp import (
     CPing,
     EndResponse,
@@ -28,13 +29,19 @@ from ajpbalancer.ajp import (
 )
 from ajpbalancer.balancer import Status
 from ajpbalancer.config import parse
-from ajpbalancer.proxy import ProxyService
-from ajpbalancer.proxy._healthcheck import (
+from ajpbalancer.members import (
+    AJPMemberConnection,
+    FailureKind,
+    HTTPMemberConnection,
+    MemberError,
+)
+from ajpbalancer.members._health import (
     PROBE_BODY_LIMIT,
     Change,
     HealthChecker,
     HealthCount,
 )
+from ajpbalancer.service import ProxyService
 from tests.unit.proxyharness import Harness, Member, response
 
 GET = b"GET /app/x HTTP/1.1\r\nHost: www.example\r\n\r\n"
@@ -56,7 +63,7 @@ def started(*members: str, **kw: Any) -> tuple[Harness, HealthChecker]:
 
 
 def member_state(h: Harness, index: int = 0) -> Any:
-    return h.runtime.workers()[index].lb
+    return h.runtime.members()[index].lb
 
 
 @pytest.fixture
@@ -195,6 +202,16 @@ def test_get_stops_reading_a_long_body_at_the_limit() -> None:
     m.reply(b"x" * 2)
     assert checker.last is not None and checker.last.passed
     assert m.transport.closed
+
+
+def test_an_interim_status_line_is_the_answer_and_fails_as_in_httpd() -> None:
+    """httpd's check reads the first status line: a 100 is not skipped for a later 200."""
+    h, checker = started("http://127.0.0.2:8080 hcmethod=GET hcinterval=10")
+    h.reactor.advance(10)
+    m = h.accept_member()
+    m.reply(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    assert checker.last is not None and not checker.last.passed
+    assert checker.last.reason == "status 100"
 
 
 def test_member_closing_before_answering_fails() -> None:
@@ -355,6 +372,14 @@ def test_ajp_get_passes_on_send_headers_2xx_and_3xx(status: int, passed: bool) -
     assert tomcat.member.transport.closed
 
 
+def test_ajp_get_sends_no_cping_first_whatever_ping() -> None:
+    h, _ = started("ajp://127.0.0.2:8009 hcmethod=GET ping=1 hcinterval=10")
+    h.reactor.advance(10)
+    tomcat = Container(h.accept_member())
+    (request,) = tomcat.received()
+    assert isinstance(request, ForwardRequest)
+
+
 def test_ajp_head_passes_on_send_headers() -> None:
     h, checker = started("ajp://127.0.0.2:8009 hcmethod=HEAD hcinterval=10")
     h.reactor.advance(10)
@@ -392,6 +417,87 @@ def test_ajp_get_fails_on_http_bytes() -> None:
     m = h.accept_member()
     m.reply(b"HTTP/1.1 200 OK\r\n\r\n")
     assert checker.last is not None and not checker.last.passed
+
+
+# --- the member connections' probe exchanges -------------------------------------------
+
+
+class Sink:
+    """A ResponseSink that records what a probe's connection tells it."""
+
+    def __init__(self) -> None:
+        self.events: list[object] = []
+
+    def member_response(
+        self, status: int, reason: bytes, headers: object, length: int | None
+    ) -> None:
+        self.events.append(status)
+
+    def member_body(self, data: bytes) -> None:
+        self.events.append(data)
+
+    def member_done(self) -> None:
+        self.events.append("done")
+
+    def member_failed(self, error: MemberError) -> None:
+        self.events.append(error.kind)
+
+    def pause_request_body(self) -> None: ...
+
+    def resume_request_body(self) -> None: ...
+
+
+def fresh(conn: HTTPMemberConnection | AJPMemberConnection) -> StringTransport:
+    transport = StringTransport()
+    conn.makeConnection(transport)
+    return transport
+
+
+def test_http_probe_runs_no_timer_and_a_hung_up_connection_ignores_later_bytes() -> None:
+    reactor = MemoryReactorClock()
+    conn = HTTPMemberConnection(reactor, 5.0, lambda c, r: None, lambda c: None, Outbox())
+    transport = fresh(conn)
+    sink = Sink()
+    conn.send_probe(sink, b"GET", b"GET / HTTP/1.0\r\n\r\n")
+    assert transport.value() == b"GET / HTTP/1.0\r\n\r\n"
+    assert not reactor.getDelayedCalls()  # the checker times a probe, not its connection
+    conn.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc")
+    assert sink.events == [200, b"abc"]
+    conn.hang_up()
+    assert transport.disconnecting and not transport.disconnected  # closed gently
+    conn.dataReceived(b"defghi")  # still on the way as it closes: not an error
+    assert sink.events == [200, b"abc"] and not transport.disconnected
+
+
+def test_ajp_cping_alone_ends_with_its_cpong() -> None:
+    reactor = MemoryReactorClock()
+    released: list[bool] = []
+    conn = AJPMemberConnection(
+        reactor,
+        5.0,
+        lambda c, reusable: released.append(reusable),
+        lambda c: None,
+        Outbox(),
+        ping=1.0,
+    )
+    transport = fresh(conn)
+    sink = Sink()
+    conn.send_cping(sink)
+    assert ServerConnection().receive_data(transport.value()) == [CPing()]
+    assert not reactor.getDelayedCalls()
+    conn.dataReceived(b"\x41\x42\x00\x01\x09")
+    assert sink.events == ["done"] and released == [True]
+
+
+def test_ajp_garbage_for_a_cping_says_so() -> None:
+    conn = AJPMemberConnection(
+        MemoryReactorClock(), 5.0, lambda c, r: None, lambda c: None, Outbox()
+    )
+    transport = fresh(conn)
+    sink = Sink()
+    conn.send_cping(sink)
+    conn.dataReceived(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+    assert sink.events == [FailureKind.PROTOCOL] and transport.disconnected
 
 
 # --- counting consecutive results ---------------------------------------------------------
@@ -474,7 +580,7 @@ def test_failing_checks_set_c_on_a_member_already_in_error() -> None:
     h.refuse_member()
     assert state.has(Status.HC_FAIL)
     # retry has long passed and clears E, but C keeps the member out until a check passes.
-    assert state.retry_worker(h.reactor.seconds())
+    assert state.retry_member(h.reactor.seconds())
     assert not state.in_error and not state.usable
 
 
@@ -526,17 +632,17 @@ def test_stopped_member_is_not_probed() -> None:
     assert h.pending_connects() == [] and checker.probes == 0
 
 
-def test_direct_proxypass_worker_is_checked_too() -> None:
+def test_direct_proxypass_member_is_checked_too() -> None:
     h = Harness(
         "[ajpbalancer]\naccess_log = off\n[frontend]\nlisten = tcp:8080\n"
         "ProxyPass = /d http://127.0.0.9:9000/d hcmethod=TCP hcinterval=5\n"
     )
     h.runtime.start_health_checks()
     (checker,) = h.runtime.health_checkers
-    assert checker.worker is h.runtime.direct[0]
+    assert checker.member is h.runtime.direct_members[0]
     h.reactor.advance(5)
     h.refuse_member()
-    assert h.runtime.direct[0].lb.has(Status.HC_FAIL)
+    assert h.runtime.direct_members[0].lb.has(Status.HC_FAIL)
 
 
 # --- traffic around the C flag ------------------------------------------------------------
@@ -575,7 +681,7 @@ def test_probe_connections_leave_the_pool_alone() -> None:
     proto.dataReceived(GET)
     m = h.accept_member()  # the request's pooled connection to 127.0.0.2
     m.reply(response())
-    pool = h.runtime.workers()[0].pool
+    pool = h.runtime.members()[0].pool
     idle = list(pool.idle)
     assert len(idle) == 1
     h.reactor.advance(10)
@@ -613,7 +719,7 @@ def test_proxy_service_starts_checks_with_the_service_and_stops_them() -> None:
     assert not [c for c in reactor.getDelayedCalls() if c.active()]
 
 
-def test_direct_worker_failing_its_check_answers_503() -> None:
+def test_direct_member_failing_its_check_answers_503() -> None:
     h = Harness(
         "[ajpbalancer]\naccess_log = off\n[frontend]\nlisten = tcp:8080\n"
         "ProxyPass = /d http://127.0.0.9:9000/d hcmethod=TCP hcinterval=5\n"

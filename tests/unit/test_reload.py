@@ -7,7 +7,7 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import formatEvent, globalLogPublisher
 
 from ajpbalancer.config import Config, parse
-from ajpbalancer.proxy import ProxyService
+from ajpbalancer.service import ProxyService
 from tests.unit.proxyharness import Member, Transport, response
 
 BASE = """
@@ -114,12 +114,12 @@ def test_member_in_error_stays_in_error_across_a_reload() -> None:
     rig = Rig(config("http://127.0.0.2:8080\n  http://127.0.0.3:8080"))
     before = rig.service.runtime
     assert before is not None
-    before.balancers["c"].workers[1].lb.put_in_error(rig.reactor.seconds())
-    before.balancers["c"].workers[0].lb.elected = 7
+    before.balancers["c"].members[1].lb.put_in_error(rig.reactor.seconds())
+    before.balancers["c"].members[0].lb.elected = 7
     assert rig.reload(config("http://127.0.0.2:8080\n  http://127.0.0.3:8080 loadfactor=2"))
     after = rig.service.runtime
     assert after is not None and after is not before
-    first, second = after.balancers["c"].workers
+    first, second = after.balancers["c"].members
     assert first.lb.elected == 7
     assert second.lb.in_error and second.lb.lbfactor == 200  # state kept, config applied
 

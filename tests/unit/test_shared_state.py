@@ -10,9 +10,10 @@ from dataclasses import replace
 import pytest
 
 from ajpbalancer.balancer import MemberState, Status, select_member
-from ajpbalancer.balancer._shared import SharedLock, SharedMemberState, SharedMemory, SlotError
 from ajpbalancer.config import URL, Balancer, BalancerParams, Location, Member, MemberParams, Scheme
-from ajpbalancer.proxy._workers import BalancerRuntime, Worker
+from ajpbalancer.members import MemberRuntime
+from ajpbalancer.proxy import BalancerRuntime
+from ajpbalancer.shm import SharedLock, SharedMemberState, SharedMemory, SlotError
 
 
 @pytest.fixture
@@ -104,8 +105,8 @@ def balancer(memory: SharedMemory, factors: tuple[int, ...]) -> BalancerRuntime:
         Member(u, MemberParams(loadfactor=f), where) for u, f in zip(urls, factors, strict=True)
     )
     config = Balancer("c", members, BalancerParams(), where)
-    workers = [
-        Worker(
+    runtimes = [
+        MemberRuntime(
             None,
             m.url,
             m.params,
@@ -114,7 +115,7 @@ def balancer(memory: SharedMemory, factors: tuple[int, ...]) -> BalancerRuntime:
         )
         for m in members
     ]
-    return BalancerRuntime(config, workers, shared=memory)
+    return BalancerRuntime(config, runtimes, shared=memory)
 
 
 def test_byrequests_is_exact_across_two_interleaved_processes(memory: SharedMemory) -> None:
@@ -124,10 +125,10 @@ def test_byrequests_is_exact_across_two_interleaved_processes(memory: SharedMemo
     chosen: list[str] = []
     for i in range(400):
         runtime = one if i % 3 else two
-        worker, _ = runtime.select(b"/", [], now=0.0)
-        assert worker is not None
-        chosen.append(worker.name)
-        worker.lb.request_done()
+        member, _ = runtime.select(b"/", [], now=0.0)
+        assert member is not None
+        chosen.append(member.name)
+        member.lb.request_done()
     assert chosen.count("http://127.0.0.1:8000") == 100
     assert chosen.count("http://127.0.0.1:8001") == 300
     assert one.states[0].elected == 100
@@ -145,7 +146,7 @@ def test_the_whole_selection_holds_the_lock(
         seen.append(lock.held)
         return select_member(*args, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("ajpbalancer.proxy._workers.select_member", spy)
+    monkeypatch.setattr("ajpbalancer.proxy._balancers.select_member", spy)
     runtime.select(b"/", [], now=0.0)
     assert seen == [True]
     assert not lock.held
@@ -164,7 +165,7 @@ def test_read_modify_writes_hold_the_lock(memory: SharedMemory) -> None:
     state.lock = Watch(memory.fd)
     state.request_started()
     state.put_in_error(now=0.0)
-    state.retry_worker(now=100.0)
+    state.retry_member(now=100.0)
     state.set_status(Status.DRAIN, True)
     state.request_done()
     assert len(seen) == 5
@@ -191,7 +192,7 @@ def lockf_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         calls.append(cmd)
         real(fd, cmd, *args)
 
-    monkeypatch.setattr("ajpbalancer.balancer._shared.fcntl.lockf", spy)
+    monkeypatch.setattr("ajpbalancer.shm._balancer.fcntl.lockf", spy)
     return calls
 
 
@@ -250,14 +251,14 @@ def test_a_request_takes_the_lock_once_to_start_and_once_to_end(
     for _ in range(20):
         direct.add_traffic(received=4096)
     direct.request_done()
-    worker, _ = runtime.select(b"/", [], now=0.0)
-    assert worker is not None
-    worker.lb.add_traffic(sent=10)
+    member, _ = runtime.select(b"/", [], now=0.0)
+    assert member is not None
+    member.lb.add_traffic(sent=10)
     for _ in range(20):
-        worker.lb.add_traffic(received=4096)
-    worker.lb.request_done()
+        member.lb.add_traffic(received=4096)
+    member.lb.request_done()
     assert len(lockf_calls) == 2 * 2 * 2
-    assert (direct.read, worker.lb.read, worker.lb.transferred) == (81920, 81920, 11)
+    assert (direct.read, member.lb.read, member.lb.transferred) == (81920, 81920, 11)
 
 
 def test_a_selection_publishes_this_processs_traffic_first(memory: SharedMemory) -> None:
@@ -268,9 +269,9 @@ def test_a_selection_publishes_this_processs_traffic_first(memory: SharedMemory)
     first.add_traffic(received=1)  # published at once
     first.add_traffic(received=100_000)  # pending: the request is in flight
     assert first.read == 1
-    worker, _ = runtime.select(b"/", [], now=0.0)
-    assert worker is not None
-    assert worker.lb is second
+    member, _ = runtime.select(b"/", [], now=0.0)
+    assert member is not None
+    assert member.lb is second
     assert first.read == 100_001
 
 

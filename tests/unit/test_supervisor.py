@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from twisted.internet.task import Clock
 
-from ajpbalancer.proxy._supervisor import Supervisor
+from ajpbalancer.service._supervisor import Supervisor
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""``write_through`` and ``Cork`` on real loopback TCP sockets.
+"""``write_through`` on real loopback TCP sockets, and the ``Outbox`` that coalesces writes.
 
 A write to a Twisted TCP connection with nothing queued goes out with ``send()`` at once,
 without the writer registration and reactor round trip of ``transport.write``; anything
@@ -30,7 +30,7 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ajpbalancer._transport import Cork, write_through
+from ajpbalancer._transport import Outbox, write_through
 from ajpbalancer.frontend import FrontendProtocol
 
 PUMP_SECONDS = 20.0
@@ -302,7 +302,7 @@ def test_a_reset_peer_is_reported_through_connection_lost_by_the_real_reactor():
         yield port.stopListening()
 
 
-# -- Cork ---------------------------------------------------------------------------------
+# -- Outbox -------------------------------------------------------------------------------
 
 
 class Counting(StringTransport):
@@ -315,55 +315,67 @@ class Counting(StringTransport):
         super().write(data)
 
 
-def test_cork_holds_writes_and_sends_them_joined_at_the_outermost_uncork() -> None:
+def test_outbox_holds_writes_and_sends_them_joined_at_the_outermost_release() -> None:
     transport = Counting()
-    cork = Cork()
-    cork.cork()
-    cork.write(transport, b"head ")
-    cork.cork()
-    cork.write_sequence(transport, [b"5\r\n", b"hello", b"\r\n"])
-    cork.uncork(transport)
+    outbox = Outbox()
+    outbox.hold()
+    outbox.write(transport, b"head ")
+    outbox.hold()
+    outbox.write(transport, b"5\r\nhello\r\n")
+    outbox.release()
     assert transport.writes == []
-    cork.write(transport, b"0\r\n\r\n")
-    cork.uncork(transport)
+    outbox.write(transport, b"0\r\n\r\n")
+    outbox.release()
     assert transport.writes == [b"head 5\r\nhello\r\n0\r\n\r\n"]
-    cork.write(transport, b"next")  # not corked: at once
+    outbox.write(transport, b"next")  # not held: at once
     assert transport.writes[-1] == b"next"
 
 
-def test_cork_runs_its_uncork_callbacks_after_sending() -> None:
-    transport = Counting()
-    cork = Cork()
-    seen: list[bytes] = []
-    cork.cork()
-    cork.write(transport, b"held")
-    cork.at_uncork(lambda: seen.append(transport.value()))
-    assert seen == []
-    cork.uncork(transport)
-    assert seen == [b"held"]
-    cork.at_uncork(lambda: seen.append(b"now"))  # not corked: at once
-    assert seen == [b"held", b"now"]
+def test_one_release_sends_each_connections_writes_as_one() -> None:
+    client, member = Counting(), Counting()
+    outbox = Outbox()
+    outbox.hold()
+    outbox.write(member, b"GET / HTTP/1.1\r\n")
+    outbox.write(client, b"HTTP/1.1 200 OK\r\n")
+    outbox.write(member, b"Host: m\r\n\r\n")
+    outbox.write(client, b"\r\n")
+    outbox.release()
+    assert member.writes == [b"GET / HTTP/1.1\r\nHost: m\r\n\r\n"]
+    assert client.writes == [b"HTTP/1.1 200 OK\r\n\r\n"]
 
 
-def test_an_unmatched_uncork_does_not_hold_later_writes() -> None:
+def test_an_unmatched_release_does_not_hold_later_writes() -> None:
     transport = Counting()
-    cork = Cork()
-    cork.uncork(transport)
-    cork.write(transport, b"x")
+    outbox = Outbox()
+    outbox.release()
+    outbox.write(transport, b"x")
     assert transport.writes == [b"x"]
 
 
-def test_cork_drop_forgets_what_was_held() -> None:
+def test_outbox_drop_forgets_what_was_held_for_that_connection_only() -> None:
+    gone, kept = Counting(), Counting()
+    outbox = Outbox()
+    outbox.hold()
+    outbox.write(gone, b"gone")
+    outbox.write(kept, b"kept")
+    outbox.drop(gone)
+    outbox.release()
+    assert gone.writes == []
+    assert kept.writes == [b"kept"]
+
+
+def test_outbox_flush_sends_one_connections_writes_while_held() -> None:
     transport = Counting()
-    cork = Cork()
-    cork.cork()
-    cork.write(transport, b"gone")
-    cork.drop()
-    cork.uncork(transport)
-    assert transport.writes == []
+    outbox = Outbox()
+    outbox.hold()
+    outbox.write(transport, b"before the close")
+    outbox.flush(transport)
+    assert transport.writes == [b"before the close"]
+    outbox.release()
+    assert transport.writes == [b"before the close"]
 
 
-def test_a_corked_frontend_answer_reaches_a_real_peer_as_one_send() -> None:
+def test_a_frontend_error_answer_reaches_a_real_peer_as_one_send() -> None:
     clock = MemoryReactorClock()
 
     def no_exchange(*args: object) -> object:

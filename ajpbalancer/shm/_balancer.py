@@ -346,9 +346,9 @@ class SharedMemberState(MemberState):
         with self.lock:
             super().set_status(flag, on)
 
-    def retry_worker(self, now: float) -> bool:
+    def retry_member(self, now: float) -> bool:
         with self.lock:
-            return super().retry_worker(now)
+            return super().retry_member(now)
 
     def put_in_error(self, now: float) -> bool:
         with self.lock:

@@ -35,7 +35,7 @@ from contextlib import AbstractContextManager, nullcontext
 
 from twisted.logger import Logger
 
-from ajpbalancer.balancer._shared import SharedLock
+from ajpbalancer.shm._balancer import SharedLock
 
 log = Logger()
 

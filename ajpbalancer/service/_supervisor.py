@@ -30,7 +30,7 @@ from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from ajpbalancer.proxy._counters import CounterTable
+from ajpbalancer.shm import CounterTable
 
 log = Logger()
 

@@ -41,7 +41,7 @@ def http_head(
     add_forwarded: bool,
     server_name: bytes,
 ) -> bytes:
-    """The HTTP/1.1 request head for an HTTP member (see :mod:`._headers`)."""
+    """The HTTP/1.1 request head for an HTTP member (see :mod:`ajpbalancer.headers`)."""
     headers = request_headers(
         req.head.headers,
         member_host=member_host,

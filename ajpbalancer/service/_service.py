@@ -1,4 +1,4 @@
-"""Build the running proxy from a :class:`Config`: workers, balancers, frontends, listeners.
+"""The proxy as a service: listeners, the runtime of the current configuration, reloads.
 
 :class:`ProxyService` is a ``MultiService`` with one endpoint service per ``listen`` line
 (endpoints listen in ``privilegedStartService``, so before ``twistd -u/-g`` drops
@@ -30,22 +30,14 @@ from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 
-from ajpbalancer._transport import Outbox
-from ajpbalancer.balancer import MemberState
-from ajpbalancer.balancer._shared import SharedMemory, SlotError
-from ajpbalancer.config import URL, Config, ConfigError, MemberParams, Scheme
+from ajpbalancer.config import Config, ConfigError
 from ajpbalancer.demo import demo_service
 from ajpbalancer.frontend import ConnectionGate, FrontendProtocol, frontend_endpoint
-from ajpbalancer.proxy._accesslog import AccessLog
-from ajpbalancer.proxy._counters import CounterTable, CountingObserver
-from ajpbalancer.proxy._exchange import FrontendContext
-from ajpbalancer.proxy._healthcheck import HealthChecker
-from ajpbalancer.proxy._observer import ExchangeObserver
-from ajpbalancer.proxy._reload import carry_over
-from ajpbalancer.proxy._supervisor import Inherited, ProcessSpawner, Supervisor
-from ajpbalancer.proxy._workers import BalancerRuntime, Worker
-from ajpbalancer.rewrite import ReverseMap
-from ajpbalancer.routing import Router
+from ajpbalancer.proxy import AccessLog, ExchangeObserver, FrontendContext
+from ajpbalancer.service._reload import carry_over
+from ajpbalancer.service._runtime import ProxyRuntime
+from ajpbalancer.service._supervisor import Inherited, ProcessSpawner, Supervisor
+from ajpbalancer.shm import CounterTable, CountingObserver, SharedMemory
 
 if TYPE_CHECKING:
     from ajpbalancer.admin import AdminListener, ProxyMetrics
@@ -63,109 +55,6 @@ class WorkerSetup:
     listeners: Mapping[tuple[str, str], int]
     counters: CounterTable | None = None
     """The supervisor's request counters (when it has an admin listener)."""
-
-
-class ProxyRuntime:
-    """The workers, balancers and frontend contexts of one configuration."""
-
-    def __init__(
-        self,
-        reactor: IReactorTime,
-        config: Config,
-        *,
-        access_log: AccessLog | None,
-        server_name: bytes,
-        observer: ExchangeObserver | None = None,
-        shared: SharedMemory | None = None,
-        configure: bool = False,
-        outbox: Outbox | None = None,
-    ) -> None:
-        """``shared``: the balancer state shared by the processes of ``workers = N`` (a
-        member's slot is found by balancer and URL); ``configure``: this runtime comes from
-        a reload, so the configured fields of existing slots are updated; ``outbox``: where
-        the frontends' and members' writes are coalesced (one per reactor)."""
-        self.config = config
-        self.outbox = outbox = outbox if outbox is not None else Outbox()
-        self.server_name = server_name
-        timeout = config.settings.proxy_timeout
-
-        def state(key: str, url: URL, params: MemberParams) -> MemberState | None:
-            if shared is None:
-                return None
-            try:
-                return shared.member(key, str(url), params, configure=configure)
-            except SlotError as e:
-                log.error("member {key} is not shared: {error}", key=key, error=str(e))
-                return None
-
-        self.balancers: dict[str, BalancerRuntime] = {
-            b.name: BalancerRuntime(
-                b,
-                [
-                    Worker(
-                        reactor,
-                        m.url,
-                        m.params,
-                        timeout,
-                        state=state(f"balancer://{b.name} {m.url}", m.url, m.params),
-                        outbox=outbox,
-                    )
-                    for m in b.members
-                ],
-                shared=shared,
-                configure=configure,
-            )
-            for b in config.balancers
-        }
-        self.contexts: dict[str, FrontendContext] = {}
-        self.direct: list[Worker] = []
-        for fe in config.frontends:
-            direct: dict[int, Worker] = {}
-            for rule in fe.rules:
-                target = rule.target
-                if target is not None and target.scheme is not Scheme.BALANCER:
-                    origin = URL(target.scheme, target.host, target.port, "")
-                    worker = Worker(
-                        reactor,
-                        origin,
-                        rule.params,
-                        timeout,
-                        state=state(f"direct {origin}", origin, rule.params),
-                        outbox=outbox,
-                    )
-                    direct[id(rule)] = worker
-                    self.direct.append(worker)
-            rewrites = fe.reverse or fe.cookie_domain or fe.cookie_path
-            self.contexts[fe.name] = FrontendContext(
-                reactor=reactor,
-                frontend=fe,
-                router=Router(fe.rules),
-                balancers=self.balancers,
-                direct=direct,
-                server_name=server_name,
-                access_log=access_log,
-                reverse=ReverseMap.for_frontend(fe, config.balancers) if rewrites else None,
-                observer=observer,
-                outbox=outbox,
-            )
-        self.health_checkers = [
-            HealthChecker(reactor, w) for w in self.workers() if w.params.hcmethod is not None
-        ]
-
-    def workers(self) -> list[Worker]:
-        out = [w for b in self.balancers.values() for w in b.workers]
-        return out + self.direct
-
-    def start_health_checks(self) -> None:
-        """Start probing every worker that has an ``hcmethod`` (see :mod:`._healthcheck`)."""
-        for checker in self.health_checkers:
-            checker.start()
-
-    def close(self) -> None:
-        for checker in self.health_checkers:
-            checker.stop()
-        for worker in self.workers():
-            worker.close()
 
 
 class FrontendFactory(Factory):
@@ -416,7 +305,7 @@ class ProxyService(MultiService):
             configure=True,
             outbox=old_runtime.outbox,
         )
-        carried = carry_over(old_runtime.workers(), runtime.workers())
+        carried = carry_over(old_runtime.members(), runtime.members())
         opened: list[tuple[str, str, _Listener]] = []
         new_factories = {
             fe.name: self.factories.get(fe.name)

@@ -13,7 +13,7 @@ runtime's idle member connections are closed; busy ones close when their request
 from __future__ import annotations
 
 from ajpbalancer.balancer import MemberState, Status
-from ajpbalancer.proxy._workers import Worker
+from ajpbalancer.members import MemberRuntime
 
 # Flags the running proxy sets by itself, as opposed to those the configuration sets.
 RUNTIME_FLAGS = Status.IN_ERROR | Status.HC_FAIL
@@ -30,15 +30,15 @@ def _carry_state(old: MemberState, new: MemberState) -> None:
     new.status = (new.status & ~RUNTIME_FLAGS) | (old.status & RUNTIME_FLAGS)
 
 
-def carry_over(old: list[Worker], new: list[Worker]) -> int:
-    """Copy runtime state from ``old`` to ``new`` workers with the same URL; how many."""
-    by_name: dict[str, Worker] = {}
-    for worker in old:
-        by_name.setdefault(worker.name, worker)
+def carry_over(old: list[MemberRuntime], new: list[MemberRuntime]) -> int:
+    """Copy runtime state from ``old`` to ``new`` members with the same URL; how many."""
+    by_name: dict[str, MemberRuntime] = {}
+    for member in old:
+        by_name.setdefault(member.name, member)
     carried = 0
-    for worker in new:
-        previous = by_name.get(worker.name)
+    for member in new:
+        previous = by_name.get(member.name)
         if previous is not None:
-            _carry_state(previous.lb, worker.lb)
+            _carry_state(previous.lb, member.lb)
             carried += 1
     return carried

@@ -1,0 +1,127 @@
+"""The ``[ajpbalancer]`` section: process-wide settings, the admin listener, demo backends."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from ajpbalancer.config import _values as v
+from ajpbalancer.config._directives import SectionKind
+from ajpbalancer.config._ini import Section, ValueLine
+from ajpbalancer.config._model import DemoBackend, Listen, Scheme, Settings
+from ajpbalancer.config._parse_state import ParseState
+
+
+class SettingsParser(ParseState):
+    """Parses the ``[ajpbalancer]`` section."""
+
+    def settings(self, section: Section) -> Settings:
+        # Any: field name -> value of that field's type, checked by the parameter table.
+        values: dict[str, Any] = {}
+        admin_line: int | None = None
+        users_line: int | None = None
+        demo: list[DemoBackend] = []
+        for directive, lines in self.entries(section, SectionKind.SETTINGS):
+            if directive.name == "demo":
+                for value in lines:
+                    backend = self.demo_backend(value)
+                    if backend is not None:
+                        demo.append(backend)
+                values["demo"] = tuple(demo)
+                continue
+            line = lines[0].line
+            word = self.one_word(directive, lines[0])
+            if word is None:
+                continue
+            try:
+                if directive.name == "workers":
+                    values["workers"] = self.workers(word)
+                elif directive.name == "admin":
+                    admin_line = line
+                    values["admin"] = self.endpoint(directive, line, word)
+                elif directive.name == "admin_users":
+                    users_line = line
+                    values["admin_users"] = v.nonempty("admin_users", word)
+                elif directive.name == "access_log":
+                    folded = word.lower()
+                    values["access_log"] = (
+                        "off" if folded == "off" else v.nonempty("access_log", word)
+                    )
+                elif directive.name == "ProxyTimeout":
+                    values["proxy_timeout"] = v.seconds("ProxyTimeout", word, low=0, exclusive=True)
+            except v.InvalidValueError as e:
+                self.problem(line, directive.name, str(e))
+        admin = values.get("admin")
+        if isinstance(admin, Listen) and users_line is None and _beyond_loopback(admin.description):
+            self.problem(
+                admin.where.line,
+                "admin",
+                f"{admin.description!r} listens beyond loopback; "
+                "set admin_users to require a password",
+            )
+        if admin_line is None and users_line is not None:
+            self.problem(users_line, "admin_users", "has no effect without admin")
+        return replace(Settings(), **values)
+
+    def demo_backend(self, value: ValueLine) -> DemoBackend | None:
+        """``URL route=NAME``: a demo member this process runs itself, on loopback only."""
+        try:
+            words = v.split_words(value.text)
+            if not words:
+                raise v.InvalidValueError("expected URL route=NAME")
+            url = v.url(words[0])
+            if url.scheme not in (Scheme.HTTP, Scheme.AJP):
+                raise v.InvalidValueError(
+                    f"a demo backend URL must be http:// or ajp://, got {words[0]!r}"
+                )
+            if url.port is None:
+                raise v.InvalidValueError(f"a demo backend URL needs a port, got {words[0]!r}")
+            if not (url.host.startswith("127.") or url.host in ("localhost", "::1")):
+                raise v.InvalidValueError(
+                    f"a demo backend listens on loopback only, not {url.host!r}"
+                )
+            route = ""
+            for word in words[1:]:
+                key, eq, text = word.partition("=")
+                if key.lower() != "route" or not eq or not text:
+                    raise v.InvalidValueError(f"unknown demo parameter {word!r} (only route=NAME)")
+                route = v.token("route", text)
+            if not route:
+                raise v.InvalidValueError("a demo backend needs route=NAME")
+        except v.InvalidValueError as e:
+            self.problem(value.line, "demo", str(e))
+            return None
+        return DemoBackend(url, route, self.at(value.line))
+
+    @staticmethod
+    def workers(word: str) -> int:
+        """``workers = N`` or ``auto`` (one per core)."""
+        if word.lower() == "auto":
+            return os.cpu_count() or 1
+        return v.integer("workers", word, low=1)
+
+
+def _beyond_loopback(description: str) -> bool:
+    """Whether a server endpoint may accept connections from other hosts."""
+    parts = re.split(r"(?<!\\):", description)
+    kind = parts[0].lower()
+    if kind == "unix":
+        return False
+    if kind not in ("tcp", "tcp6", "ssl"):
+        return True
+    options: Mapping[str, str] = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+    interface = options.get("interface", "")
+    if not interface and kind == "tcp":
+        positional = [p for p in parts[1:] if "=" not in p]
+        interface = positional[1] if len(positional) > 1 else ""
+    interface = interface.replace("\\:", ":")
+    if interface.lower() == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(interface).is_loopback
+    except ValueError:
+        return True
