@@ -11,27 +11,20 @@ from __future__ import annotations
 from ajpbalancer.members._ajp import AJPMemberConnection
 from ajpbalancer.members._errors import FailureKind, MemberError
 from ajpbalancer.members._health import HealthChecker
-from ajpbalancer.members._http import (
-    BODY_CHUNKED,
-    BODY_LENGTH,
-    BODY_NONE,
-    HTTPMemberConnection,
-)
+from ajpbalancer.members._http import HTTPMemberConnection
 from ajpbalancer.members._pool import Pool
 from ajpbalancer.members._request import OutgoingRequest
 from ajpbalancer.members._runtime import MemberRuntime
-from ajpbalancer.members._sink import MemberConnection, ResponseSink
+from ajpbalancer.members._sink import MemberConnection, MemberRequest, ResponseSink
 
 __all__ = [
-    "BODY_CHUNKED",
-    "BODY_LENGTH",
-    "BODY_NONE",
     "AJPMemberConnection",
     "FailureKind",
     "HTTPMemberConnection",
     "HealthChecker",
     "MemberConnection",
     "MemberError",
+    "MemberRequest",
     "MemberRuntime",
     "OutgoingRequest",
     "Pool",

@@ -38,12 +38,14 @@ from ajpbalancer.ajp import (
     SendBodyChunk,
     SendHeaders,
 )
+from ajpbalancer.h1 import BodyMode
 from ajpbalancer.members._base import MemberProtocol
 from ajpbalancer.members._errors import FailureKind, MemberError
-from ajpbalancer.members._http import BODY_NONE
 
 if TYPE_CHECKING:
-    from ajpbalancer.members._sink import ResponseSink
+    from ajpbalancer.members._sink import MemberConnection, MemberRequest, ResponseSink
+
+_BODY_NONE = BodyMode.NONE  # an alias: `Enum.MEMBER` costs a metaclass lookup each time
 
 
 class AJPMemberConnection(MemberProtocol):
@@ -53,8 +55,8 @@ class AJPMemberConnection(MemberProtocol):
         self,
         reactor: IReactorTime,
         timeout: float,
-        release: Callable[[AJPMemberConnection, bool], None],
-        lost: Callable[[AJPMemberConnection], None],
+        release: Callable[[MemberConnection, bool], None],
+        lost: Callable[[MemberConnection], None],
         outbox: Outbox,
         *,
         packet_size: int = 8192,
@@ -129,14 +131,16 @@ class AJPMemberConnection(MemberProtocol):
     # -- used by the exchange -----------------------------------------------------------
 
     def send_request(
-        self, sink: ResponseSink, method: bytes, request: ForwardRequest, body_mode: int
+        self, sink: ResponseSink, method: bytes, request: MemberRequest, body: BodyMode
     ) -> None:
+        if not isinstance(request, ForwardRequest):
+            raise TypeError(f"an AJP member is sent a FORWARD_REQUEST, not {request!r}")
         self.sink = sink
         self.requests += 1
         self._forward = request
         self._pending.clear()
         self._pending_len = 0
-        self._client_done = body_mode == BODY_NONE
+        self._client_done = body is _BODY_NONE
         self._client_paused = False
         self._body_sent = False
         self._head_seen = False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import Protocol
@@ -13,7 +13,7 @@ from ajpbalancer._transport import Outbox, no_delay, stream
 from ajpbalancer.members._timer import IdleTimer
 
 if TYPE_CHECKING:
-    from ajpbalancer.members._sink import ResponseSink
+    from ajpbalancer.members._sink import MemberConnection, ResponseSink
 
 
 class MemberProtocol(Protocol, ABC):
@@ -23,8 +23,8 @@ class MemberProtocol(Protocol, ABC):
         self,
         reactor: IReactorTime,
         timeout: float,
-        release: Callable[[Any, bool], None],
-        lost: Callable[[Any], None],
+        release: Callable[[MemberConnection, bool], None],
+        lost: Callable[[MemberConnection], None],
         outbox: Outbox,
     ) -> None:
         self._reactor = reactor

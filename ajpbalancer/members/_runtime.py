@@ -29,7 +29,7 @@ from ajpbalancer.members._ajp import AJPMemberConnection
 from ajpbalancer.members._http import HTTPMemberConnection
 from ajpbalancer.members._pool import Pool
 from ajpbalancer.members._request import OutgoingRequest, ajp_forward, http_head
-from ajpbalancer.members._sink import MemberConnection
+from ajpbalancer.members._sink import MemberConnection, MemberRequest
 
 
 class MemberRuntime:
@@ -92,7 +92,9 @@ class MemberRuntime:
             endpoint = wrapClientTLS(options, endpoint)
         return endpoint
 
-    def prepare(self, request: OutgoingRequest, frontend: Frontend, server_name: bytes) -> object:
+    def prepare(
+        self, request: OutgoingRequest, frontend: Frontend, server_name: bytes
+    ) -> MemberRequest:
         """What this member's protocol sends for ``request`` (see :mod:`._request`)."""
         if self.is_ajp:
             return ajp_forward(request, secret=self.secret)

@@ -3,10 +3,15 @@ or a health check's probe."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
-from ajpbalancer.h1 import Headers
+from ajpbalancer.ajp import ForwardRequest
+from ajpbalancer.h1 import BodyMode, Headers
 from ajpbalancer.members._errors import MemberError
+
+MemberRequest = bytes | ForwardRequest
+"""What a member connection sends for a request: an HTTP/1.1 head (``bytes``) to an HTTP
+member, a FORWARD_REQUEST to an AJP member (see :mod:`ajpbalancer.members._request`)."""
 
 
 class ResponseSink(Protocol):
@@ -40,8 +45,11 @@ class MemberConnection(Protocol):
     closed: bool
     idle_since: float
 
-    def send_request(self, sink: ResponseSink, method: bytes, request: Any, body_mode: int) -> None:
-        """Send one request; ``request`` is what the member runtime prepared for this protocol."""
+    def send_request(
+        self, sink: ResponseSink, method: bytes, request: MemberRequest, body: BodyMode
+    ) -> None:
+        """Send one request; ``request`` is what the member runtime prepared for this
+        connection's protocol (see :data:`MemberRequest`); ``body``: how its body follows."""
         ...
 
     def write_body(self, data: bytes) -> None: ...

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
 from twisted.logger import Logger
@@ -29,12 +28,10 @@ from ajpbalancer.errors import AJPBalancerError
 from ajpbalancer.h1 import BodyMode, Headers, HTTPProtocolError, Request
 from ajpbalancer.headers import http_date, response_fields
 from ajpbalancer.members import (
-    BODY_CHUNKED,
-    BODY_LENGTH,
-    BODY_NONE,
     FailureKind,
     MemberConnection,
     MemberError,
+    MemberRequest,
     MemberRuntime,
     OutgoingRequest,
 )
@@ -45,6 +42,14 @@ from ajpbalancer.rewrite import ReverseMap, request_base
 from ajpbalancer.routing import Router, RoutingError, split_target
 
 log = Logger()
+
+# Enum members are looked up through their class's metaclass at every `Enum.MEMBER`
+# (about 100 ns each in CPython 3.11); the hot path compares with these aliases.
+_BODY_CHUNKED = BodyMode.CHUNKED
+_BODY_NONE = BodyMode.NONE
+_PAUSE_BACKPRESSURE = PauseReason.BACKPRESSURE
+_PAUSE_MEMBER = PauseReason.MEMBER
+_SCHEME_BALANCER = Scheme.BALANCER
 
 # Methods safe to send again after a member failed without answering (RFC 9110 §9.2.2).
 IDEMPOTENT = frozenset({b"GET", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"TRACE"})
@@ -84,15 +89,16 @@ class ProxyExchange:
         self._channel = channel
         self._head = request.head
         self._length = request.length
-        self._chunked = request.body is BodyMode.CHUNKED
-        self._has_body = has_body = request.body is not BodyMode.NONE
+        self._body = body = request.body
+        self._chunked = body is _BODY_CHUNKED
+        self._has_body = has_body = body is not _BODY_NONE
         self._expect_continue = request.expect_continue
         self._body_done = not has_body
         self._pending: list[bytes] = []
         self._conn: MemberConnection | None = None
         self._cancel: Callable[[], None] | None = None
         self._member: MemberRuntime | None = None
-        self._payload: Any = None
+        self._payload: MemberRequest = b""
         self._request: OutgoingRequest | None = None
         self._balancer: BalancerRuntime | None = None
         self._attempts = 0
@@ -135,7 +141,7 @@ class ProxyExchange:
             client=self._channel.client_info(),
         )
         target = match.target
-        if target.scheme is Scheme.BALANCER:
+        if target.scheme is _SCHEME_BALANCER:
             self._balancer = self._ctx.balancers[target.host]
             self._choose()
             return
@@ -161,7 +167,7 @@ class ProxyExchange:
             timeout = balancer.params.timeout
             if timeout and now + timeout / 100 < self._started + timeout:
                 # Apache's balancer timeout: look again until a member is usable.
-                self._channel.pause_reading(PauseReason.MEMBER)
+                self._channel.pause_reading(_PAUSE_MEMBER)
                 self._wait_call = self._ctx.reactor.callLater(timeout / 100, self._choose)
                 return
             if selection.route is not None and balancer.params.nofailover:
@@ -190,7 +196,7 @@ class ProxyExchange:
     def _acquire(self, *, fresh: bool) -> None:
         assert self._member is not None
         if not self._body_done:
-            self._channel.pause_reading(PauseReason.MEMBER)
+            self._channel.pause_reading(_PAUSE_MEMBER)
         self._cancel = self._member.pool.acquire(self._connected, self._not_connected, fresh=fresh)
 
     def _connected(self, conn: MemberConnection, reused: bool) -> None:
@@ -201,11 +207,10 @@ class ProxyExchange:
             return
         self._conn = conn
         self._reused = reused
-        mode = BODY_NONE if not self._has_body else (BODY_CHUNKED if self._chunked else BODY_LENGTH)
         outbox = self._ctx.outbox
         outbox.hold()  # the head, the body that waited for the connection and its end: one send
         try:
-            conn.send_request(self, self._head.method, self._payload, mode)
+            conn.send_request(self, self._head.method, self._payload, self._body)
             if self._finished or self._conn is None:
                 return
             for piece in self._pending:
@@ -221,7 +226,7 @@ class ProxyExchange:
             if self._expect_continue:
                 self._expect_continue = False
                 self._channel.send_continue()
-            self._channel.resume_reading(PauseReason.MEMBER)
+            self._channel.resume_reading(_PAUSE_MEMBER)
 
     def _not_connected(self, error: MemberError) -> None:
         self._cancel = None
@@ -303,10 +308,10 @@ class ProxyExchange:
 
     def pause_request_body(self) -> None:
         # A reason of its own: _connected lifting the MEMBER pause must not lift this one.
-        self._channel.pause_reading(PauseReason.BACKPRESSURE)
+        self._channel.pause_reading(_PAUSE_BACKPRESSURE)
 
     def resume_request_body(self) -> None:
-        self._channel.resume_reading(PauseReason.BACKPRESSURE)
+        self._channel.resume_reading(_PAUSE_BACKPRESSURE)
 
     # -- IPushProducer for the client transport -----------------------------------------
 
