@@ -45,9 +45,19 @@ def _bytes(name: str, value: object) -> bytes:
     return value
 
 
+def _shown(value: object) -> str:
+    """``value`` for an error message a client may read: bytes as quoted text (escaped
+    where not printable ASCII), never as a Python ``b'...'`` literal."""
+    if isinstance(value, bytes | bytearray):
+        return "'" + bytes(value).decode("ascii", "backslashreplace") + "'"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_shown(v) for v in value) + "]"
+    return repr(value)
+
+
 def _check(name: str, value: object, bad: re.Pattern[bytes]) -> None:
     if bad.search(_bytes(name, value)) is not None:
-        raise LocalProtocolError(f"invalid byte in {name}: {value!r}")
+        raise LocalProtocolError(f"invalid byte in {name}: {_shown(value)}")
 
 
 def _check_optional(name: str, value: object, bad: re.Pattern[bytes]) -> None:
@@ -57,7 +67,7 @@ def _check_optional(name: str, value: object, bad: re.Pattern[bytes]) -> None:
 
 def _uint16(name: str, value: object, low: int = 0, high: int = 0xFFFF) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise LocalProtocolError(f"{name} must be an integer {low}..{high}, not {value!r}")
+        raise LocalProtocolError(f"{name} must be an integer {low}..{high}, not {_shown(value)}")
 
 
 def _headers(name: str, value: object) -> Headers:
@@ -70,8 +80,8 @@ def _headers(name: str, value: object) -> Headers:
             raise LocalProtocolError(f"{name} must be a tuple of (name, value) pairs")
         hname, hvalue = pair
         if _TOKEN.fullmatch(_bytes("a header name", hname)) is None:
-            raise LocalProtocolError(f"invalid header name {hname!r}")
-        _check(f"header {hname!r}", hvalue, _TEXT_BAD)
+            raise LocalProtocolError(f"invalid header name {_shown(hname)}")
+        _check(f"header {_shown(hname)}", hvalue, _TEXT_BAD)
     return out
 
 
@@ -209,21 +219,21 @@ def _check_forward_request(r: ForwardRequest) -> None:
     """Every field of ``r`` checked in turn: raises naming the first bad one; turns
     header and attribute lists into tuples."""
     if _TOKEN.fullmatch(_bytes("method", r.method)) is None:
-        raise LocalProtocolError(f"invalid method {r.method!r}")
+        raise LocalProtocolError(f"invalid method {_shown(r.method)}")
     if _VERSION.fullmatch(_bytes("protocol", r.protocol)) is None:
-        raise LocalProtocolError(f"invalid protocol {r.protocol!r}")
+        raise LocalProtocolError(f"invalid protocol {_shown(r.protocol)}")
     uri = _bytes("uri", r.uri)
     if not (uri.startswith(b"/") or uri == b"*") or _URI_BAD.search(uri) is not None:
         raise LocalProtocolError(
             f"uri must be a path starting with '/' (or '*'), without a query, spaces "
-            f"or control bytes: {uri!r}"
+            f"or control bytes: {_shown(uri)}"
         )
     _check("remote_addr", r.remote_addr, _VISIBLE_BAD)
     _check_optional("remote_host", r.remote_host, _VISIBLE_BAD)
     _check("server_name", r.server_name, _VISIBLE_BAD)
     _uint16("server_port", r.server_port)
     if not isinstance(r.is_ssl, bool):
-        raise LocalProtocolError(f"is_ssl must be a bool, not {r.is_ssl!r}")
+        raise LocalProtocolError(f"is_ssl must be a bool, not {_shown(r.is_ssl)}")
     object.__setattr__(r, "headers", _headers("headers", r.headers))
     for name in ("secret", "remote_user", "auth_type", "jvm_route"):
         _check_optional(name, getattr(r, name), _TEXT_BAD)
@@ -249,8 +259,8 @@ def _check_forward_request(r: ForwardRequest) -> None:
             raise LocalProtocolError("request_attributes must be (name, value) pairs")
         aname, avalue = pair
         if not _bytes("a request attribute name", aname) or _VISIBLE_BAD.search(aname):
-            raise LocalProtocolError(f"invalid request attribute name {aname!r}")
-        _check(f"request attribute {aname!r}", avalue, _TEXT_BAD)
+            raise LocalProtocolError(f"invalid request attribute name {_shown(aname)}")
+        _check(f"request attribute {_shown(aname)}", avalue, _TEXT_BAD)
     object.__setattr__(r, "request_attributes", attributes)
 
 
@@ -271,7 +281,7 @@ def _body_length(headers: Headers) -> int | None:
         if len(encodings) > 1 or encodings[0].strip(b" \t").lower() != b"chunked":
             raise LocalProtocolError(
                 "Transfer-Encoding other than a single 'chunked' cannot be forwarded: "
-                f"{encodings!r}"
+                f"{_shown(encodings)}"
             )
         return None
     if not lengths:
@@ -280,7 +290,7 @@ def _body_length(headers: Headers) -> int | None:
         raise LocalProtocolError("a request cannot have more than one Content-Length header")
     value = lengths[0].strip(b" \t")
     if _DIGITS.fullmatch(value) is None:
-        raise LocalProtocolError(f"invalid Content-Length {lengths[0]!r}")
+        raise LocalProtocolError(f"invalid Content-Length {_shown(lengths[0])}")
     return int(value)
 
 
@@ -388,7 +398,7 @@ class EndResponse(Event):
 
     def __post_init__(self) -> None:
         if not isinstance(self.reuse, bool):
-            raise LocalProtocolError(f"reuse must be a bool, not {self.reuse!r}")
+            raise LocalProtocolError(f"reuse must be a bool, not {_shown(self.reuse)}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -189,8 +189,16 @@ def test_body_length_from_the_framing_headers(
     ],
 )
 def test_ambiguous_framing_is_refused(headers: tuple[tuple[bytes, bytes], ...], match: str) -> None:
-    with pytest.raises(LocalProtocolError, match=match):
+    with pytest.raises(LocalProtocolError, match=match) as info:
         make(headers=headers)
+    # The message may reach a client in an error page: values as text, never b'...'.
+    assert "b'" not in str(info.value) and 'b"' not in str(info.value)
+
+
+def test_values_in_messages_are_quoted_text_not_python_bytes() -> None:
+    with pytest.raises(LocalProtocolError) as info:
+        make(headers=((b"Content-Length", b"5, 5"),))
+    assert str(info.value) == "invalid Content-Length '5, 5'"
 
 
 @pytest.mark.parametrize(

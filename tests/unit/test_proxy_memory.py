@@ -9,6 +9,7 @@ import pytest
 from twisted.internet.error import TimeoutError as ConnectTimeoutError
 from twisted.python.failure import Failure
 
+from ajpbalancer.h1 import READ_AHEAD
 from ajpbalancer.proxy import AccessLog
 from tests.unit.proxyharness import Harness, response, without_date
 
@@ -339,6 +340,36 @@ def test_pipelined_requests_are_answered_in_order() -> None:
     m2.reply(response(b"second"))
     out = client.value()
     assert out.index(b"first") < out.index(b"second")
+
+
+def test_pipelining_behind_a_slow_request_stops_reading_at_the_read_ahead_bound() -> None:
+    """A client that pipelines behind a request whose answer is slow gets its reading
+    paused once READ_AHEAD bytes are held: the proxy never buffers more than that plus
+    one read per connection, however much the client sends."""
+    h = Harness()
+    proto, client = h.client()
+    direct = GET.replace(b"/app/", b"/direct/")  # one member, one kept-alive connection
+    proto.dataReceived(direct)
+    member = h.accept_member()  # the slow request reached it and is not answered
+    member.sent()
+    piece = direct.replace(b"/x", b"/next") * 400  # ~20 KiB per read
+    sent = 0
+    while client.producerState != "paused" and sent < (1 << 20):
+        proto.dataReceived(piece)  # a real transport delivers nothing more once paused
+        sent += len(piece)
+    assert client.producerState == "paused"
+    assert READ_AHEAD <= proto.buffered < READ_AHEAD + len(piece)
+    held = proto.buffered
+    member.reply(response(b"slow"))  # the answer ends: the next request goes
+    assert member.sent().startswith(b"GET /d/next ")
+    assert proto.buffered == held - len(piece) // 400  # one request taken
+    answered = 0
+    while client.producerState == "paused" and answered < 2000:
+        member.reply(response(b"next"))  # reading resumes once fewer bytes are held
+        member.sent()
+        answered += 1
+    assert client.producerState == "producing"
+    assert proto.buffered < READ_AHEAD
 
 
 def test_answer_before_body_end_discards_rest_and_keeps_connection() -> None:
