@@ -44,6 +44,7 @@ from ajpbalancer.h1._events import (
 )
 from ajpbalancer.h1._head import (
     DEFAULT_LIMITS,
+    TOKEN,
     HeadLimits,
     RequestHead,
     find_head_end,
@@ -309,9 +310,13 @@ class ServerConnection:
         if max_body and length is not None and length > max_body:
             raise HTTPProtocolError("request body larger than LimitRequestBody", 413)
         version = head.version
-        tokens = (
-            [t.strip(_OWS).lower() for v in connection for t in v.split(b",")] if connection else ()
-        )
+        tokens: list[bytes] | tuple[()] = ()
+        if connection:
+            tokens = [t.strip(_OWS).lower() for v in connection for t in v.split(b",")]
+            for token in tokens:
+                if token and TOKEN.fullmatch(token) is None:
+                    # Connection lists field names and options (RFC 9110 §7.6.1): tokens.
+                    raise HTTPProtocolError("invalid token in Connection", 400)
         self._reset_request()
         self._method = head.method
         self._version = version

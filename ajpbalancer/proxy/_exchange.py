@@ -46,6 +46,7 @@ log = Logger()
 # Enum members are looked up through their class's metaclass at every `Enum.MEMBER`
 # (about 100 ns each in CPython 3.11); the hot path compares with these aliases.
 _BODY_CHUNKED = BodyMode.CHUNKED
+_FAILURE_REJECTED = FailureKind.REJECTED
 _BODY_NONE = BodyMode.NONE
 _PAUSE_BACKPRESSURE = PauseReason.BACKPRESSURE
 _PAUSE_MEMBER = PauseReason.MEMBER
@@ -186,12 +187,21 @@ class ProxyExchange:
         try:
             self._payload = member.prepare(request, self._ctx.frontend, self._ctx.server_name)
         except HTTPProtocolError as e:
-            self._error(e.status, e.message)
+            self._refused(e.status, e.message)
             return
         except AJPBalancerError as e:
-            self._error(400, str(e))
+            self._refused(400, str(e))
             return
         self._acquire(fresh=False)
+
+    def _refused(self, status: int, message: str) -> None:
+        """The request cannot be expressed to the member chosen for it (nothing was sent):
+        that is the request's fault, not the member's, so no member is charged with it
+        (not busy, not elected) and the access log names none."""
+        member, self._member = self._member, None
+        if member is not None:
+            member.lb.request_refused()
+        self._error(status, message)
 
     def _acquire(self, *, fresh: bool) -> None:
         assert self._member is not None
@@ -333,6 +343,9 @@ class ProxyExchange:
             return
         member = self._member
         assert member is not None
+        if error.kind is _FAILURE_REJECTED:
+            self._refused(error.status, error.message)
+            return
         if (
             error.kind is FailureKind.BROKEN
             and self._reused
