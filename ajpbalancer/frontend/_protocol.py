@@ -35,7 +35,7 @@ from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 
 from ajpbalancer._transport import Outbox, no_delay, stream
-from ajpbalancer.channel import Exchange, ExchangeFactory, PauseReason
+from ajpbalancer.channel import Answered, Exchange, ExchangeFactory, PauseReason
 from ajpbalancer.config import ClientLimits
 from ajpbalancer.connection import ClientInfo
 from ajpbalancer.frontend._tls import tls_info
@@ -106,7 +106,10 @@ class FrontendProtocol(Protocol):
         client_limits: ClientLimits = DEFAULT_CLIENT_LIMITS,
         on_close: Callable[[FrontendProtocol], None] | None = None,
         outbox: Outbox | None = None,
+        on_answered: Answered | None = None,
     ) -> None:
+        """``on_answered``: told of each answer given with no exchange (a refusal, a
+        timeout, ``OPTIONS *``), for the access log and the metrics."""
         self._reactor = reactor
         self._exchange_factory = exchange_factory
         self._client_limits = client_limits
@@ -119,6 +122,7 @@ class FrontendProtocol(Protocol):
             max_body=client_limits.limit_request_body,
         )
         self._on_close = on_close
+        self._on_answered = on_answered
         self._outbox = outbox if outbox is not None else Outbox()
         self._closed = False
         self._exchange: Exchange | None = None
@@ -267,19 +271,29 @@ class FrontendProtocol(Protocol):
     def _answer_options(self) -> None:
         """``OPTIONS *`` is about the server itself: answered here as Apache's core answers
         it (httpd 2.4.71: 200, ``Content-Length: 0``, no ``Allow``); no member sees it."""
+        head = self._head
         self._start(200, b"OK", [(b"Date", http_date())], 0, close=self._has_body)
         self.finish_response()
+        self._answered(head, 200, 0)
 
     def _client_error(self, error: HTTPProtocolError, *, discarding: bool) -> None:
         """The client broke the protocol: answer if nothing was answered yet, then close."""
         exchange, self._exchange = self._exchange, None
         if exchange is not None:
-            exchange.client_gone()
+            exchange.client_gone()  # its own access log line and metrics
         if discarding or self._h1.send_state is _S_BODY:
             self._close(abort=True)
             return
+        head = self._h1.head
         extra = [(b"Allow", ALLOW)] if error.status == 405 else []
-        self.send_error(error.status, error.message, headers=extra, close=True)
+        size = self._error_page(error.status, error.message, headers=extra, close=True)
+        if exchange is None:
+            self._answered(head, error.status, size)
+
+    def _answered(self, head: RequestHead | None, status: int, size: int) -> None:
+        """An answer the connection gave by itself (no exchange): logged and counted."""
+        if self._on_answered is not None:
+            self._on_answered(self.client_info(), head, status, size)
 
     # -- the Channel (used by the exchange) ---------------------------------------------
 
@@ -396,11 +410,17 @@ class FrontendProtocol(Protocol):
         self, status: int, message: str, *, headers: Fields = (), close: bool = False
     ) -> None:
         """Answer with a short error page (only before a response began)."""
+        self._error_page(status, message, headers=headers, close=close)
+
+    def _error_page(
+        self, status: int, message: str, *, headers: Fields = (), close: bool = False
+    ) -> int:
+        """:meth:`send_error`; the size of the page sent (0: nothing was sent)."""
         if self.transport is None or self._closed:
-            return
+            return 0
         if self._h1.send_state is _S_BODY:
             self.abort()
-            return
+            return 0
         reason = REASONS.get(status, b"Error")
         body = (
             b"<!DOCTYPE html>\n<html><head><title>%d %s</title></head><body>\n<h1>%s</h1>\n"
@@ -418,6 +438,7 @@ class FrontendProtocol(Protocol):
             self.finish_response()
         finally:
             outbox.release()
+        return len(body)
 
     def pause_reading(self, reason: PauseReason) -> None:
         """Stop reading from the client until every reason is resumed."""
@@ -528,7 +549,8 @@ class FrontendProtocol(Protocol):
             self._arm_timer()
             return
         if what is _WAIT_HEAD and self._h1.buffered:
-            self.send_error(408, "the request head did not arrive in time", close=True)
+            size = self._error_page(408, "the request head did not arrive in time", close=True)
+            self._answered(None, 408, size)
         elif what is _WAIT_BODY:
             self._client_error(
                 HTTPProtocolError("the request body did not arrive in time", 408),

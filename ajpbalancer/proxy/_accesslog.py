@@ -65,10 +65,17 @@ class AccessLog:
             )
         return self._stamp
 
-    def log(self, client_ip: bytes, head: RequestHead, status: int, size: int, member: str) -> None:
-        referer = head.get(b"referer")
-        agent = head.get(b"user-agent")
-        request = _escape(b"%s %s %s" % (head.method, head.target, head.version))
+    def log(
+        self, client_ip: bytes, head: RequestHead | None, status: int, size: int, member: str
+    ) -> None:
+        """One line; ``head`` None (no request could be parsed) logs the request as ``-``."""
+        if head is None:
+            referer = agent = None
+            request = "-"
+        else:
+            referer = head.get(b"referer")
+            agent = head.get(b"user-agent")
+            request = _escape(b"%s %s %s" % (head.method, head.target, head.version))
         line = (
             f'{client_ip.decode("ascii", "replace")} - - {self._timestamp()} "{request}" '
             f"{status} {size if size else '-'} "

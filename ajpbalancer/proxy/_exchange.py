@@ -24,8 +24,9 @@ from ajpbalancer._transport import Outbox
 from ajpbalancer.balancer import post_request
 from ajpbalancer.channel import Channel, PauseReason
 from ajpbalancer.config import Frontend, Scheme
+from ajpbalancer.connection import ClientInfo
 from ajpbalancer.errors import AJPBalancerError
-from ajpbalancer.h1 import BodyMode, Headers, HTTPProtocolError, Request
+from ajpbalancer.h1 import BodyMode, Headers, HTTPProtocolError, Request, RequestHead
 from ajpbalancer.headers import http_date, response_fields
 from ajpbalancer.members import (
     FailureKind,
@@ -74,6 +75,18 @@ class FrontendContext:
 
     def exchange(self, channel: Channel, request: Request) -> ProxyExchange:
         return ProxyExchange(self, channel, request)
+
+    def answered(
+        self, client: ClientInfo, head: RequestHead | None, status: int, size: int
+    ) -> None:
+        """An answer a client connection gave by itself (see ``channel.Answered``): in the
+        access log (no member) and the metrics, as an exchange's would be."""
+        if self.access_log is not None:
+            self.access_log.log(client.ip, head, status, size, "-")
+        if self.observer is not None:
+            self.observer.request_done(
+                self.frontend.name, None, None, status=status, seconds=0.0, member_seconds=None
+            )
 
 
 @implementer(IPushProducer)

@@ -79,6 +79,7 @@ class FrontendFactory(Factory):
             client_limits=limits,
             on_close=self._closed,
             outbox=self.context.outbox,
+            on_answered=self.context.answered,
         )
         proto.factory = self
         self.connections.add(proto)

@@ -102,6 +102,7 @@ class Harness:
             self.context.exchange,
             client_limits=self.context.frontend.limits,
             outbox=self.context.outbox,
+            on_answered=self.context.answered,
         )
         transport = Transport(port=port)
         transport.protocol = proto

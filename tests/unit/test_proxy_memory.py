@@ -652,3 +652,17 @@ def test_an_invalid_connection_option_is_refused_before_any_member_is_chosen() -
     assert h.pending_connects() == []
     states = h.runtime.balancers["c"].states
     assert [(s.elected, s.busy) for s in states] == [(0, 0), (0, 0)]
+
+
+def test_requests_the_frontend_refuses_are_logged_with_no_member() -> None:
+    """A refusal with no exchange (bad framing, a head that cannot be parsed) is in the
+    access log as Apache logs it: the request line when there is one, else ``-``."""
+    stream = io.StringIO()
+    h = Harness(access_log=AccessLog(stream))
+    proto, _client = h.client()
+    proto.dataReceived(b"POST /app/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\nhello")
+    proto2, _client2 = h.client(port=40001)
+    proto2.dataReceived(b"GET /app/x HTTP/1.1\nHost: x\n\n")
+    first, second = stream.getvalue().splitlines()
+    assert '"POST /app/x HTTP/1.1" 400 ' in first and first.endswith('"-" "-" -')
+    assert ' "-" 400 ' in second and second.endswith('"-" "-" -')
