@@ -52,6 +52,7 @@ from ajpbalancer.config._model import (
 )
 from ajpbalancer.config._stages import WORKERS_OTHER_THAN_ONE, not_yet
 from ajpbalancer.errors import ConfigError, Problem
+from ajpbalancer.patterns import PatternError, RulePattern
 
 CheckEndpoint = Callable[[str], "str | None"]
 """Checks a Twisted server endpoint description: an error message, or None if valid."""
@@ -460,9 +461,9 @@ class _Parser:
             raise v.InvalidValueError("expected REGEX URL [key=value ...] or REGEX !")
         pattern = words[0]
         try:
-            regex = re.compile(pattern)
-        except re.error as e:
-            raise v.InvalidValueError(f"invalid regular expression {pattern!r}: {e}") from None
+            regex = RulePattern(pattern)
+        except PatternError as e:
+            raise v.InvalidValueError(str(e)) from None
         if words[1] == "!":
             if len(words) > 2:
                 raise v.InvalidValueError("an exclusion (REGEX !) takes no parameters")
