@@ -236,7 +236,7 @@ class Router:
             return rule.regex.search(subject, self._timeout)
         except MatchTimeoutError as e:
             log.error(
-                "{where}: ProxyPassMatch {pattern!r}: {error}; answered 500",
+                "{where}: ProxyPassMatch '{pattern}': {error}; answered 500",
                 where=str(rule.where),
                 pattern=rule.pattern,
                 error=str(e),

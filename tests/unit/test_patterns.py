@@ -70,7 +70,7 @@ def test_search_gives_groups_as_latin1_text_one_character_per_byte() -> None:
 
 def test_backtracking_match_over_its_time_limit_raises() -> None:
     compiled = RulePattern(r"^/(?!z)(a|aa)+$")
-    with pytest.raises(MatchTimeoutError, match="took over 5 ms"):
+    with pytest.raises(MatchTimeoutError, match="the match took over 5 ms"):
         compiled.search(b"/" + b"a" * 60 + b"!", timeout=0.005)
 
 
