@@ -63,6 +63,12 @@ def _re2_options() -> Any:
     return options
 
 
+# google-re2's Python layer (re2.compile(...).search) costs 2-8 µs a call, building a
+# generator and a match object; its binding of RE2 itself (re2._re2.RE2, which that layer
+# wraps) answers in well under 1 µs with the spans of every group. It is not public API:
+# pyproject.toml bounds the version and tests/unit/test_patterns.py pins what is used here.
+_RE2 = re2._re2.RE2
+_UNANCHORED = re2._re2.RE2.Anchor.UNANCHORED
 _RE2_OPTIONS = _re2_options()
 _PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 _REGEX_FLAGS = regex.DOTALL | regex.VERSION0
@@ -84,20 +90,20 @@ class RulePattern:
     def __init__(self, pattern: str) -> None:
         """Compile ``pattern``; raise :class:`PatternError` if neither engine accepts it."""
         source = pattern.encode("utf-8")
-        compiled: Any
-        try:
-            compiled = re2.compile(source, _RE2_OPTIONS)
+        compiled: Any = _RE2(source, _RE2_OPTIONS)
+        if compiled.ok():
             self.engine, self.refusal = Engine.RE2, None
-        except re2.error as e:
-            refusal = _message(e)
+            self.groups = int(compiled.NumberOfCapturingGroups())
+        else:
+            refusal = _text(compiled.error())
             try:
                 compiled = regex.compile(source, _REGEX_FLAGS)
-            except (regex.error, ValueError, OverflowError) as e2:
-                raise PatternError(f"invalid regular expression {pattern!r}: {e2}") from None
+            except (regex.error, ValueError, OverflowError) as e:
+                raise PatternError(f"invalid regular expression {pattern!r}: {e}") from None
             self.engine, self.refusal = Engine.BACKTRACKING, refusal
+            self.groups = int(compiled.groups)
         self._compiled = compiled
         self.pattern = pattern
-        self.groups = int(compiled.groups)
 
     def search(self, subject: bytes, timeout: float = MATCH_BUDGET) -> Groups | None:
         """The first match in ``subject`` (the Latin-1 bytes of a decoded path), or None.
@@ -106,12 +112,16 @@ class RulePattern:
         :class:`MatchTimeoutError`. RE2 needs no bound.
         """
         if self.engine is Engine.RE2:
-            m = self._compiled.search(subject)
-        else:
-            try:
-                m = self._compiled.search(subject, timeout=timeout)
-            except TimeoutError:
-                raise MatchTimeoutError(f"the match took over {timeout * 1000:g} ms") from None
+            spans: list[tuple[int, int]] = self._compiled.Match(
+                _UNANCHORED, subject, 0, len(subject)
+            )
+            if spans[0][0] < 0:
+                return None
+            return [None if a < 0 else subject[a:b].decode("latin-1") for a, b in spans]
+        try:
+            m = self._compiled.search(subject, timeout=timeout)
+        except TimeoutError:
+            raise MatchTimeoutError(f"the match took over {timeout * 1000:g} ms") from None
         if m is None:
             return None
         return [_latin1(m.group(0)), *map(_latin1, m.groups())]
@@ -130,10 +140,9 @@ def _latin1(value: bytes | None) -> str | None:
     return None if value is None else value.decode("latin-1")
 
 
-def _message(error: Exception) -> str:
-    """google-re2 raises with a bytes message: make it text."""
-    text = error.args[0] if error.args else error
-    return text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+def _text(message: bytes | str) -> str:
+    """RE2's error message (bytes) as text."""
+    return message.decode("utf-8", "replace") if isinstance(message, bytes) else message
 
 
 def warnings(compiled: RulePattern) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import re2
 
 from ajpbalancer.patterns import (
     MATCH_BUDGET,
@@ -13,6 +14,23 @@ from ajpbalancer.patterns import (
     nested_quantifiers,
     warnings,
 )
+
+
+def test_the_re2_binding_patterns_uses_behaves_as_expected() -> None:
+    """``re2._re2.RE2`` is google-re2's binding, not its public API (pyproject.toml bounds
+    the version): what ajpbalancer.patterns calls, and the shapes it relies on."""
+    options = re2.Options()
+    options.encoding = re2.Options.Encoding.LATIN1
+    options.log_errors = False
+    compiled = re2._re2.RE2(b"^/(a)(b)?(\\xe9)?", options)
+    assert compiled.ok() is True
+    assert compiled.NumberOfCapturingGroups() == 3
+    anchor = re2._re2.RE2.Anchor.UNANCHORED
+    assert compiled.Match(anchor, b"/a\xe9", 0, 3) == [(0, 3), (1, 2), (-1, -1), (2, 3)]
+    assert compiled.Match(anchor, b"/x", 0, 2)[0] == (-1, -1)
+    refused = re2._re2.RE2(b"(?!x)", options)
+    assert refused.ok() is False
+    assert isinstance(refused.error(), bytes) and refused.error()
 
 
 @pytest.mark.parametrize(
