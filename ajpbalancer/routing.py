@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from twisted.logger import Logger
 
@@ -33,9 +34,9 @@ log = Logger()
 
 _BACKREF = re.compile(r"\$([0-9])")
 
-# A path with none of these is already what normalise() makes of it: no escape, no
-# ";parameters", no "//", no dot-segment, nothing the forwarded path would encode.
-_NEEDS_WORK = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,:=@/]|//|/\.")
+# A path of only these characters, without "//" or "/.", is already what normalise()
+# makes of it: no escape, no ";parameters", no dot-segment, nothing to encode.
+_NOT_PLAIN = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,:=@/]")
 _NOT_ENCODED = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;:=@/]")  # Apache's enc_path set
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
@@ -51,8 +52,7 @@ class RoutingError(AJPBalancerError):
         self.status = status
 
 
-@dataclass(frozen=True, slots=True)
-class RequestPath:
+class RequestPath(NamedTuple):
     """A request path as the rules see it (made by :func:`normalise`).
 
     ``decoded`` is Apache's view (its ``r->uri``): normalised and percent-decoded, one
@@ -79,12 +79,15 @@ class RouteMatch:
         return self.path if query is None else f"{self.path}?{query}"
 
 
-def split_target(target: str) -> tuple[RequestPath, str | None]:
-    """Split an origin-form request-target into its normalised path and the query (or None)."""
+def split_target(target: str) -> tuple[str, str | None]:
+    """Split an origin-form request-target into its path, as sent, and the query (or None).
+
+    :meth:`Router.match` normalises the path; the query is forwarded untouched.
+    """
     if not target.startswith("/"):
         raise RoutingError("request target must be a path")
     path, sep, query = target.partition("?")
-    return normalise(path), (query if sep else None)
+    return path, (query if sep else None)
 
 
 def normalise(path: str) -> RequestPath:
@@ -93,8 +96,8 @@ def normalise(path: str) -> RequestPath:
     Raises :class:`RoutingError` with 400 for a malformed escape, a path above the root
     or a byte that is not visible ASCII, with 404 for ``%2F`` and ``%00``.
     """
-    if _NEEDS_WORK.search(path) is None:
-        return RequestPath(path, path, True)
+    if _NOT_PLAIN.search(path) is None and "//" not in path and "/." not in path:
+        return RequestPath(path, path, True)  # the hot path: most paths are plain
     if _VISIBLE.fullmatch(path) is None:
         raise RoutingError("invalid character in the request path")
     if _BAD_ESCAPE.search(path) is not None:
@@ -186,14 +189,20 @@ class Router:
         # Each backtracking-engine rule gets its share, so one request stays within budget.
         self._timeout = MATCH_BUDGET / max(1, backtracking)
 
-    def match(self, path: RequestPath) -> RouteMatch | None:
-        """The first rule matching ``path``; None if none, or if a ``!`` rule matches.
+    def match(self, path: str) -> RouteMatch | None:
+        """The first rule matching the request path ``path`` (as sent, normalised here);
+        None if none, or if a ``!`` rule matches.
 
         An exclusion matches if it matches Apache's view of the path or Tomcat's.
-        Raises :class:`RoutingError` (500) when a pattern takes too long.
+        Raises :class:`RoutingError` for a path :func:`normalise` refuses, and with 500
+        when a pattern takes too long.
         """
-        uri = path.decoded
-        tomcat = None if path.tomcat is uri else path.tomcat
+        if _NOT_PLAIN.search(path) is None and "//" not in path and "/." not in path:
+            uri, tomcat, plain = path, None, True  # the hot path: as normalise() would say
+        else:
+            seen = normalise(path)
+            uri, plain = seen.decoded, seen.plain
+            tomcat = None if seen.tomcat is uri else seen.tomcat
         subject: bytes | None = None
         for rule, prefix in self._entries:
             if rule.kind is RuleKind.PREFIX:
@@ -208,7 +217,7 @@ class Router:
                     continue
                 if rule.target is None:
                     return None
-                mapped = rule.target.path + (rest if path.plain else encode(rest))
+                mapped = rule.target.path + (rest if plain else encode(rest))
             else:
                 if subject is None:
                     subject = uri.encode("latin-1")
