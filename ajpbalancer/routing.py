@@ -96,32 +96,45 @@ def normalise(path: str) -> RequestPath:
     Raises :class:`RoutingError` with 400 for a malformed escape, a path above the root
     or a byte that is not visible ASCII, with 404 for ``%2F`` and ``%00``.
     """
+    decoded, plain = _apache_view(path)
+    return RequestPath(decoded, _tomcat_view(decoded), plain)
+
+
+def _apache_view(path: str) -> tuple[str, bool]:
+    """The decoded path and whether it forwards as it is (see :func:`normalise`)."""
     if _NOT_PLAIN.search(path) is None and "//" not in path and "/." not in path:
-        return RequestPath(path, path, True)  # the hot path: most paths are plain
+        return path, True  # the hot path: most paths are plain
     if _VISIBLE.fullmatch(path) is None:
         raise RoutingError("invalid character in the request path")
-    if _BAD_ESCAPE.search(path) is not None:
+    escaped = "%" in path
+    if escaped and _BAD_ESCAPE.search(path) is not None:
         raise RoutingError("invalid percent-escape in the request path")
-    segments = _resolve(path.split("/")[1:], decode=True)
-    if _FORBIDDEN_ESCAPE.search(path) is not None:
-        # Apache (AllowEncodedSlashes off) answers 404 for %2F, and for %00 (after 400s).
-        raise RoutingError("encoded slash or NUL in the request path", 404)
-    decoded = _join(segments)
-    tomcat = decoded
-    if ";" in decoded or "\\" in decoded:
-        stripped = decoded.replace("\\", "/").split("/")[1:]
-        tomcat = _join(_resolve([s.partition(";")[0] for s in stripped], decode=False))
-        if tomcat == decoded:
-            tomcat = decoded
-    return RequestPath(decoded, tomcat, _NOT_ENCODED.search(decoded) is None)
+    if escaped or "//" in path or "/." in path:
+        segments = _resolve(path.split("/")[1:], decode=escaped)
+        if escaped and _FORBIDDEN_ESCAPE.search(path) is not None:
+            # Apache (AllowEncodedSlashes off): 404 for %2F, and for %00 (after any 400).
+            raise RoutingError("encoded slash or NUL in the request path", 404)
+        decoded = _join(segments)
+    else:  # only ";parameters" or characters to encode: nothing to merge, remove or decode
+        decoded = path
+    return decoded, _NOT_ENCODED.search(decoded) is None
 
 
-def _resolve(segments: list[str], *, decode: bool) -> list[str]:
+def _tomcat_view(decoded: str) -> str:
+    """``decoded`` as Tomcat maps it; ``decoded`` itself when that is the same path."""
+    if ";" not in decoded and "\\" not in decoded:
+        return decoded
+    stripped = [s.partition(";")[0] for s in decoded.replace("\\", "/").split("/")[1:]]
+    tomcat = _join(_resolve(stripped, decode=False, tomcat=True))
+    return decoded if tomcat == decoded else tomcat
+
+
+def _resolve(segments: list[str], *, decode: bool, tomcat: bool = False) -> list[str]:
     """Merge empty segments and remove dot-segments; a final ``""`` keeps a "/".
 
-    With ``decode`` (Apache's view), escapes are decoded first and a ``..`` above the
-    root is refused (400), as Apache does; without (Tomcat's view of a decoded path), it
-    stays at the root.
+    With ``decode``, escapes are decoded first. A ``..`` above the root is refused (400),
+    as Apache does, except in ``tomcat``'s view of a decoded path, where it stays at the
+    root.
     A segment is a dot-segment when what precedes its first ``;`` is ``.`` or ``..``,
     as Tomcat reads it (``;jsessionid=…`` alone is a segment, kept).
     """
@@ -134,7 +147,7 @@ def _resolve(segments: list[str], *, decode: bool) -> list[str]:
             if name == "..":
                 if out:
                     out.pop()
-                elif decode:
+                elif not tomcat:
                     raise RoutingError("request path climbs above the root")
             if i == last:
                 out.append("")
@@ -197,23 +210,23 @@ class Router:
         Raises :class:`RoutingError` for a path :func:`normalise` refuses, and with 500
         when a pattern takes too long.
         """
+        # Tomcat's view is only needed when an exclusion misses Apache's: computed then
+        # ("" until then; None when it is Apache's: the path has no ";" and no "\\").
+        tomcat: str | None
         if _NOT_PLAIN.search(path) is None and "//" not in path and "/." not in path:
-            uri, tomcat, plain = path, None, True  # the hot path: as normalise() would say
+            uri, plain, tomcat = path, True, None  # the hot path, as _apache_view() says
         else:
-            seen = normalise(path)
-            uri, plain = seen.decoded, seen.plain
-            tomcat = None if seen.tomcat is uri else seen.tomcat
+            uri, plain = _apache_view(path)
+            tomcat = None if ";" not in uri and "\\" not in uri else ""
         subject: bytes | None = None
         for rule, prefix in self._entries:
             if rule.kind is RuleKind.PREFIX:
                 rest = _prefix_match(prefix, uri)
                 if rest is None:
-                    if (
-                        rule.target is None
-                        and tomcat is not None
-                        and _prefix_match(prefix, tomcat) is not None
-                    ):
-                        return None
+                    if rule.target is None and tomcat is not None:
+                        tomcat = tomcat or _tomcat_view(uri)
+                        if _prefix_match(prefix, tomcat) is not None:
+                            return None
                     continue
                 if rule.target is None:
                     return None
@@ -223,12 +236,10 @@ class Router:
                     subject = uri.encode("latin-1")
                 groups = self._search(rule, subject)
                 if groups is None:
-                    if (
-                        rule.target is None
-                        and tomcat is not None
-                        and self._search(rule, tomcat.encode("latin-1")) is not None
-                    ):
-                        return None
+                    if rule.target is None and tomcat is not None:
+                        tomcat = tomcat or _tomcat_view(uri)
+                        if self._search(rule, tomcat.encode("latin-1")) is not None:
+                            return None
                     continue
                 if rule.target is None:
                     return None
