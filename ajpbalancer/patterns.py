@@ -5,18 +5,24 @@ Apache compiles these with PCRE. Python's ``re`` backtracks without limit: with
 request waits for it. So a pattern is compiled with **RE2** (google-re2), whose matching
 time is linear in the length of the path whatever the pattern, whenever RE2 accepts it:
 all of PCRE's syntax except look-around, back-references, atomic groups, possessive
-quantifiers, conditionals and recursion. A pattern that needs one of those is compiled
-with the ``regex`` package (a backtracking engine with PCRE's extensions) and each match
-runs under a time limit; a match that exceeds it raises :class:`MatchTimeoutError` (the client
-gets 500). A pattern that neither engine accepts is a configuration error.
+quantifiers, conditionals, recursion and repeat counts over 1000. A pattern that needs
+one of those is compiled with the ``regex`` package (a backtracking engine with PCRE's
+extensions) and each match runs under a limit of CPU time (:data:`MATCH_BUDGET` for one
+request, all such rules together); a match that exceeds it raises
+:class:`MatchTimeoutError` (the client gets 500). A pattern that neither engine accepts
+is a configuration error.
 
 Both engines work on bytes, as PCRE does in Apache (no UTF mode): the pattern is the
 UTF-8 of the configuration text and the subject is the decoded path, one character per
 byte (Latin-1); ``.`` matches any byte, newline included (Apache compiles with DOTALL),
-and ``\w``, ``\d``, ``\s``, ``\b`` are ASCII.
+``\w``, ``\d``, ``\s``, ``\b`` are ASCII, and with RE2 ``$`` is the end of the path only
+(Apache's DOLLAR_ENDONLY; the backtracking engine's ``$`` also matches before a final
+newline, which only a ``%0A`` can put there).
 
-:func:`nested_quantifiers` finds what makes backtracking engines blow up (a repeated
-group that itself repeats, ``(\w+)*``); ``--check`` warns about it.
+:func:`warnings` is ``--check``'s advice: a nested quantifier (:func:`nested_quantifiers`
+finds what makes backtracking engines blow up: a repeated group that itself repeats,
+``(\w+)*``), a pattern on the backtracking engine, a percent-escape in a pattern (paths
+are matched decoded).
 """
 
 from __future__ import annotations

@@ -4,17 +4,24 @@ First match wins, in configuration order; ``!`` excludes. Rules see the path as 
 httpd does before its ``ProxyPass`` mapping (:func:`normalise`): unreserved characters
 percent-decoded, slashes merged (``MergeSlashes on``), dot-segments removed, then every
 escape decoded; ``%2F`` and ``%00`` are refused with 404 as Apache does, a malformed
-escape and a path climbing above the root with 400. Apache does not look at
-``;parameters``; Tomcat strips them from every segment before mapping, so a ``!``
-exclusion also applies to the path as Tomcat will map it (``/secret;x/`` is
-``/secret/``), and ``..;x`` is a dot-segment to us as it is to Tomcat. Rules that forward
-keep the parameters (``;jsessionid=`` carries a sticky route).
+escape and a path climbing above the root with 400. Decoded bytes are characters of
+their own (Latin-1), as PCRE sees them in Apache; a prefix written in the config with
+escapes or non-ASCII characters is decoded the same way.
+
+Apache does not look at ``;parameters``; Tomcat strips them from every segment before
+mapping. So a ``!`` exclusion also applies to the path as Tomcat will map it
+(``/secret;x/`` is ``/secret/``), and ``..;x`` is a dot-segment to us as it is to
+Tomcat. Rules that forward match as Apache does and keep the parameters
+(``;jsessionid=`` carries a sticky route).
 
 What goes to the member is what Apache sends: the decoded path re-encoded (everything
 but letters, digits, ``/`` and ``-._~!$&'()*+,;:=@`` as ``%XX`` in upper case).
 Captures substituted into a ``ProxyPassMatch`` target land only in its path (the config
 refuses ``$n`` elsewhere) and are encoded the same way. ``ProxyPassMatch`` patterns run
 in bounded time (:mod:`ajpbalancer.patterns`); one that takes too long gives 500.
+
+A path with nothing to decode, merge, remove or encode (most of them) is recognised by
+one character-class search and two substring tests and used as it is.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _FORBIDDEN_ESCAPE = re.compile(r"%(2[Ff]|00)")
 _VISIBLE = re.compile(r"[\x21-\x7e]*")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 class RoutingError(AJPBalancerError):
@@ -189,9 +197,14 @@ class Router:
     def __init__(self, rules: Sequence[ProxyRule]) -> None:
         self.rules = tuple(rules)
         # Prefixes compare with decoded paths: decode what the config percent-encodes, and
-        # take non-ASCII as its UTF-8 bytes (one character each), as the paths are.
+        # take non-ASCII as its UTF-8 bytes (one character each), as the paths are. Target
+        # paths go out as written, non-ASCII percent-encoded (the request line is ASCII).
         self._entries = tuple(
-            (rule, _decoded_prefix(rule.pattern) if rule.kind is RuleKind.PREFIX else "")
+            (
+                rule,
+                _decoded_prefix(rule.pattern) if rule.kind is RuleKind.PREFIX else "",
+                "" if rule.target is None else _ascii_path(rule.target.path),
+            )
             for rule in self.rules
         )
         backtracking = sum(
@@ -219,7 +232,7 @@ class Router:
             uri, plain = _apache_view(path)
             tomcat = None if ";" not in uri and "\\" not in uri else ""
         subject: bytes | None = None
-        for rule, prefix in self._entries:
+        for rule, prefix, target_path in self._entries:
             if rule.kind is RuleKind.PREFIX:
                 rest = _prefix_match(prefix, uri)
                 if rest is None:
@@ -230,7 +243,7 @@ class Router:
                     continue
                 if rule.target is None:
                     return None
-                mapped = rule.target.path + (rest if plain else encode(rest))
+                mapped = target_path + (rest if plain else encode(rest))
             else:
                 if subject is None:
                     subject = uri.encode("latin-1")
@@ -243,7 +256,7 @@ class Router:
                     continue
                 if rule.target is None:
                     return None
-                mapped = _substitute(rule.target.path, groups, uri)
+                mapped = _substitute(target_path, groups, uri)
             if not mapped.startswith("/"):
                 # "balancer://c$1" with $1 = "x" must not become host "cx": it is a path.
                 mapped = "/" + mapped
@@ -267,6 +280,13 @@ class Router:
 def _decoded_prefix(prefix: str) -> str:
     latin1 = prefix.encode("utf-8").decode("latin-1")
     return _ESCAPE.sub(_decode_escape, latin1) if "%" in latin1 else latin1
+
+
+def _ascii_path(path: str) -> str:
+    """A configured target path with its non-ASCII characters as UTF-8 ``%XX``."""
+    if path.isascii():
+        return path
+    return _NON_ASCII.sub(_encode_char, path.encode("utf-8").decode("latin-1"))
 
 
 def _substitute(template: str, groups: Groups, path: str) -> str:

@@ -393,6 +393,13 @@ def test_prefixes_written_encoded_or_non_ascii_match_decoded_paths() -> None:
     assert mapped(r, "/caf%C3%A9/x") == "http://h/c/x"
 
 
+def test_non_ascii_target_paths_are_sent_percent_encoded() -> None:
+    """The request line to a member is ASCII: ``/café`` in the config goes as UTF-8 escapes."""
+    r = router("/caf\u00e9 http://h/caf\u00e9", "^/x/(.*)$ http://h/\u00e9/$1")
+    assert mapped(r, "/caf%C3%A9/%C3%A9") == "http://h/caf%C3%A9/%C3%A9"
+    assert mapped(r, "/x/y") == "http://h/%C3%A9/y"
+
+
 def test_dot_segments_cannot_escape_an_exclusion() -> None:
     r = router("/static !\n/ http://h/")
     path, _ = split_target("/app/../static/secret")
