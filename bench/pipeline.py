@@ -106,6 +106,8 @@ HELD_TIMEOUT = 30.0
 """Seconds the member is given to hold one request per connection, after writing."""
 CLOSE_TIMEOUT = 60.0
 """Seconds the proxy is given to close its connections after the clients closed."""
+HEAP_INTERVAL = 5.0
+"""``ajpbalancer.service._heap.INTERVAL`` (not imported: the bench runs any version)."""
 SETTLE_INTERVAL = 0.5
 SETTLE_READINGS = 4
 """RSS is settled when this many readings, `SETTLE_INTERVAL` apart, are within
@@ -500,6 +502,9 @@ def one_round(
             member_baseline, max(1.0, CLOSE_TIMEOUT - (time.monotonic() - close_started))
         )
         record.close_seconds = time.monotonic() - close_started
+        # ajpbalancer gives freed heap back to the system at its next look at the number
+        # of open connections (every HEAP_INTERVAL seconds, ajpbalancer/service/_heap.py).
+        time.sleep(2 * HEAP_INTERVAL)
         after, _, _ = settle(pid, settings.settle_timeout)
         record.after_close = asdict(after)
         record.member_after_close = asdict(member.counts())
