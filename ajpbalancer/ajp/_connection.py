@@ -21,7 +21,7 @@ add what a table cannot say (how many body bytes are owed).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from ajpbalancer.ajp._constants import (
     DEFAULT_MAX_PACKET_SIZE,
@@ -44,6 +44,7 @@ from ajpbalancer.ajp._events import (
     RequestBody,
     SendBodyChunk,
     SendHeaders,
+    wire_name,
 )
 from ajpbalancer.ajp._messages import (
     CPING_PACKET,
@@ -126,7 +127,7 @@ class _Connection:
         self._check_usable()
         try:
             if type(event) not in self._sends:
-                raise LocalProtocolError(f"the {self._role} does not send {event.wire_name}")
+                raise LocalProtocolError(f"the {self._role} does not send {wire_name(event)}")
             new_state = self._next_state(event)
             data = self._send(event)
         except AJPProtocolError:
@@ -195,19 +196,22 @@ class _Connection:
             return TRANSITIONS[(self._state, type(event))]
         except KeyError:
             raise LocalProtocolError(
-                f"{event.wire_name} is not allowed in state {self._state.name}"
+                f"{wire_name(event)} is not allowed in state {self._state.name}"
             ) from None
 
-    if TYPE_CHECKING:  # each end defines these three:
+    # Each end defines these three.
 
-        def _decode(self, payload: memoryview) -> Event:
-            """The event in one payload from the peer."""
+    def _decode(self, payload: memoryview) -> Event:
+        """The event in one payload from the peer."""
+        raise AssertionError(f"{type(self).__name__} defines _decode")
 
-        def _send(self, event: Event) -> bytes:
-            """Guards for an event this end sends, then its bytes."""
+    def _send(self, event: Event) -> bytes:
+        """Guards for an event this end sends, then its bytes."""
+        raise AssertionError(f"{type(self).__name__} defines _send")
 
-        def _received(self, event: Event) -> bool:
-            """Guards for a received event; False to drop it (a flush before headers)."""
+    def _received(self, event: Event) -> bool:
+        """Guards for a received event; False to drop it (a flush before headers)."""
+        raise AssertionError(f"{type(self).__name__} defines _received")
 
     def _response_headers(self, head: bool, event: SendHeaders) -> None:
         self._response_has_body = not head and event.status not in NO_BODY_STATUSES
@@ -312,7 +316,8 @@ class ClientConnection(_Connection):
         self._owed = 0
         return encode_request_body(data)
 
-    _decode = staticmethod(decode_response_message)  # one call less per packet
+    def _decode(self, payload: memoryview) -> Event:
+        return decode_response_message(payload)
 
     def _received(self, event: Event) -> bool:
         if isinstance(event, SendBodyChunk):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import ClassVar, Final
+from typing import Final
 
 from ajpbalancer.ajp._errors import LocalProtocolError
 
@@ -90,9 +90,6 @@ class Event:
 
     __slots__ = ()
 
-    wire_name: ClassVar[str]
-    """The message's name in the AJP13 documentation."""
-
 
 # --- Web server to container ------------------------------------------------------------
 
@@ -112,8 +109,6 @@ class ForwardRequest(Event):
     0xFF plus the ``stored_method`` attribute; decoding gives the method back here, so
     ``stored_method`` never appears as a field.
     """
-
-    wire_name: ClassVar[str] = "FORWARD_REQUEST"
 
     method: bytes
     protocol: bytes = b"HTTP/1.1"
@@ -298,8 +293,6 @@ def _body_length(headers: Headers) -> int | None:
 class RequestBody(Event):
     """A request body packet; empty ``data`` is the end-of-body packet."""
 
-    wire_name: ClassVar[str] = "request body packet"
-
     data: bytes
 
     def __post_init__(self) -> None:
@@ -310,8 +303,6 @@ class RequestBody(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CPing(Event):
     """CPING: is the container alive? It answers with CPONG."""
-
-    wire_name: ClassVar[str] = "CPING"
 
 
 # --- Container to web server ------------------------------------------------------------
@@ -325,8 +316,6 @@ class SendHeaders(Event):
     empty (Tomcat bug 45026: a null reason crashed mod_jk); a null or empty reason
     received from a container becomes the status digits, which is what Tomcat sends.
     """
-
-    wire_name: ClassVar[str] = "SEND_HEADERS"
 
     status: int
     reason: bytes
@@ -367,8 +356,6 @@ def _send_headers_ok(event: SendHeaders) -> bool:
 class SendBodyChunk(Event):
     """SEND_BODY_CHUNK: response body bytes; empty ``data`` is an explicit flush."""
 
-    wire_name: ClassVar[str] = "SEND_BODY_CHUNK"
-
     data: bytes
 
     def __post_init__(self) -> None:
@@ -380,8 +367,6 @@ class SendBodyChunk(Event):
 class GetBodyChunk(Event):
     """GET_BODY_CHUNK: the container asks for up to ``length`` (1..65535) more body bytes."""
 
-    wire_name: ClassVar[str] = "GET_BODY_CHUNK"
-
     length: int
 
     def __post_init__(self) -> None:
@@ -391,8 +376,6 @@ class GetBodyChunk(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EndResponse(Event):
     """END_RESPONSE: the response is complete; ``reuse`` says the connection may be reused."""
-
-    wire_name: ClassVar[str] = "END_RESPONSE"
 
     reuse: bool
 
@@ -405,8 +388,6 @@ class EndResponse(Event):
 class CPong(Event):
     """CPONG_REPLY: the answer to CPING."""
 
-    wire_name: ClassVar[str] = "CPONG_REPLY"
-
 
 # --- Either side ------------------------------------------------------------------------
 
@@ -415,4 +396,20 @@ class CPong(Event):
 class ConnectionClosed(Event):
     """The peer closed the connection (``receive_data(b"")``) where that is allowed."""
 
-    wire_name: ClassVar[str] = "connection close"
+
+WIRE_NAMES: Final[dict[type[Event], str]] = {
+    ForwardRequest: "FORWARD_REQUEST",
+    RequestBody: "request body packet",
+    CPing: "CPING",
+    SendHeaders: "SEND_HEADERS",
+    SendBodyChunk: "SEND_BODY_CHUNK",
+    GetBodyChunk: "GET_BODY_CHUNK",
+    EndResponse: "END_RESPONSE",
+    CPong: "CPONG_REPLY",
+    ConnectionClosed: "connection close",
+}
+"""Each event's message name in the AJP13 documentation (for error messages)."""
+
+
+def wire_name(event: Event) -> str:
+    return WIRE_NAMES.get(type(event), type(event).__name__)

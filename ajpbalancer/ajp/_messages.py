@@ -126,9 +126,9 @@ def encode_forward_request(event: ForwardRequest, max_packet_size: int) -> bytes
             else:
                 parts += (pack(len(hname)), hname, _NUL, pack(len(value)), value, _NUL)
         for code, attribute in STRING_ATTRIBUTES_IN_ORDER:
-            value = getattr(event, attribute)
-            if value is not None:
-                parts += (_ATTRIBUTE_CODES[code], pack(len(value)), value, _NUL)
+            string: bytes | None = getattr(event, attribute)
+            if string is not None:
+                parts += (_ATTRIBUTE_CODES[code], pack(len(string)), string, _NUL)
         if event.ssl_key_size is not None:
             parts += (_ATTRIBUTE_CODES[ATTR_SSL_KEY_SIZE], pack(event.ssl_key_size))
         if method_code == STORED_METHOD:

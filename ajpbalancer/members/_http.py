@@ -94,16 +94,20 @@ class HTTPMemberConnection(MemberProtocol):
     def _data_received(self, data: bytes) -> None:
         self._timer.touch()
         try:
-            if self._reader is None and not self._head_seen:
+            # Read through a local: the compiled build checks a narrowed attribute's type
+            # when it is read again, and _parse_head sets it meanwhile.
+            reader = self._reader
+            if reader is None and not self._head_seen:
                 self._buf += data
                 if not self._parse_head():
                     return
                 data, self._buf = self._buf, b""
-                if self._reader is None:
+                reader = self._reader
+                if reader is None:
                     self._response_complete(data)
                     return
-            assert self._reader is not None
-            pieces, rest = self._reader.feed(data)
+            assert reader is not None
+            pieces, rest = reader.feed(data)
         except HTTPProtocolError as e:
             self._fail(
                 MemberError(

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
 
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectingCancelledError
@@ -21,37 +20,27 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.python.failure import Failure
 
 from ajpbalancer.members._errors import FailureKind, MemberError
+from ajpbalancer.members._sink import MemberConnection
 
-
-class PooledConnection(Protocol):
-    """What the pool needs of a connection protocol."""
-
-    closed: bool
-    idle_since: float
-
-    def close(self) -> None: ...
-
-
-C = TypeVar("C", bound=PooledConnection)
-Ready = Callable[[C, bool], None]
+Ready = Callable[[MemberConnection, bool], None]
 Failed = Callable[[MemberError], None]
 
 
 @dataclass(slots=True)
-class _Waiter(Generic[C]):
-    ready: Callable[[C, bool], None]
+class _Waiter:
+    ready: Callable[[MemberConnection, bool], None]
     failed: Failed
     timer: IDelayedCall | None = None
     done: bool = False
 
 
-class Pool(Generic[C]):
+class Pool:
     """Connections to one member (see the module docstring)."""
 
     def __init__(
         self,
         reactor: IReactorTime,
-        connect: Callable[[], Deferred[C]],
+        connect: Callable[[], Deferred[MemberConnection]],
         *,
         max_connections: int | None,
         ttl: float | None,
@@ -64,18 +53,16 @@ class Pool(Generic[C]):
         self.ttl = ttl
         self.disablereuse = disablereuse
         self.connect_timeout = connect_timeout
-        self.idle: list[C] = []
+        self.idle: list[MemberConnection] = []
         self.open = 0
         self.connecting = 0
-        self._waiters: deque[_Waiter[C]] = deque()
+        self._waiters: deque[_Waiter] = deque()
         self._reaper: IDelayedCall | None = None
         self._closed = False
 
     # -- handing out ------------------------------------------------------------------
 
-    def acquire(
-        self, ready: Ready[C], failed: Failed, *, fresh: bool = False
-    ) -> Callable[[], None]:
+    def acquire(self, ready: Ready, failed: Failed, *, fresh: bool = False) -> Callable[[], None]:
         """Get a connection: ``ready(conn, reused)`` or ``failed(error)``; returns a canceller."""
         if not fresh:
             conn = self._take_idle()
@@ -84,7 +71,7 @@ class Pool(Generic[C]):
                 return _noop
         if self.max is None or self.open + self.connecting < self.max:
             return self._open(ready, failed)
-        waiter: _Waiter[C] = _Waiter(ready, failed)
+        waiter: _Waiter = _Waiter(ready, failed)
         waiter.timer = self._reactor.callLater(self.connect_timeout, self._waiter_timeout, waiter)
         self._waiters.append(waiter)
 
@@ -97,7 +84,7 @@ class Pool(Generic[C]):
 
         return cancel
 
-    def release(self, conn: C, reusable: bool) -> None:
+    def release(self, conn: MemberConnection, reusable: bool) -> None:
         """A connection finished its request; keep it when it may be reused."""
         if reusable and not self.disablereuse and not self._closed and not conn.closed:
             waiter = self._next_waiter()
@@ -110,7 +97,7 @@ class Pool(Generic[C]):
             return
         conn.close()
 
-    def lost(self, conn: C) -> None:
+    def lost(self, conn: MemberConnection) -> None:
         """A connection closed (either side); forget it and serve a waiter if any."""
         if conn in self.idle:
             self.idle.remove(conn)
@@ -131,7 +118,7 @@ class Pool(Generic[C]):
 
     # -- internals ----------------------------------------------------------------------
 
-    def _take_idle(self) -> C | None:
+    def _take_idle(self) -> MemberConnection | None:
         now = self._reactor.seconds()
         while self.idle:
             conn = self.idle.pop()
@@ -143,12 +130,12 @@ class Pool(Generic[C]):
             return conn
         return None
 
-    def _open(self, ready: Ready[C], failed: Failed) -> Callable[[], None]:
+    def _open(self, ready: Ready, failed: Failed) -> Callable[[], None]:
         self.connecting += 1
         d = self._connect()
         state = {"settled": False}
 
-        def connected(conn: C) -> None:
+        def connected(conn: MemberConnection) -> None:
             state["settled"] = True
             self.connecting -= 1
             self.open += 1
@@ -175,7 +162,7 @@ class Pool(Generic[C]):
 
         return cancel
 
-    def _next_waiter(self) -> _Waiter[C] | None:
+    def _next_waiter(self) -> _Waiter | None:
         while self._waiters:
             waiter = self._waiters.popleft()
             if waiter.done:
@@ -186,7 +173,7 @@ class Pool(Generic[C]):
             return waiter
         return None
 
-    def _waiter_timeout(self, waiter: _Waiter[C]) -> None:
+    def _waiter_timeout(self, waiter: _Waiter) -> None:
         if waiter.done:
             return
         waiter.done = True
@@ -205,7 +192,7 @@ class Pool(Generic[C]):
         self._reaper = None
         now = self._reactor.seconds()
         assert self.ttl is not None
-        keep: list[C] = []
+        keep: list[MemberConnection] = []
         for conn in self.idle:
             if now - conn.idle_since > self.ttl or conn.closed:
                 conn.close()

@@ -66,7 +66,7 @@ class MemberRuntime:
         self.endpoint = self._endpoint(reactor, url.host, port)
         self.is_ajp = url.scheme is Scheme.AJP
         self.secret = None if params.secret is None else params.secret.encode("utf-8")
-        self.pool: Pool[MemberConnection] = Pool(
+        self.pool = Pool(
             reactor,  # type: ignore[arg-type]  # any IReactorTime; typed loosely to stay importable
             self._connect,
             max_connections=params.max,
