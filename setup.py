@@ -18,11 +18,24 @@ from pathlib import Path
 
 from setuptools import setup
 
+# Modules, never a package's __init__ (they only re-export, and keep their docstrings).
 COMPILED = [
     # The sans-I/O codecs.
     "ajpbalancer/errors.py",
-    "ajpbalancer/h1",
-    "ajpbalancer/ajp",
+    "ajpbalancer/h1/_body.py",
+    "ajpbalancer/h1/_errors.py",
+    "ajpbalancer/h1/_events.py",
+    "ajpbalancer/h1/_head.py",
+    "ajpbalancer/h1/_request.py",
+    "ajpbalancer/h1/_server.py",
+    "ajpbalancer/h1/_state.py",
+    "ajpbalancer/ajp/_connection.py",
+    "ajpbalancer/ajp/_constants.py",
+    "ajpbalancer/ajp/_errors.py",
+    "ajpbalancer/ajp/_events.py",
+    "ajpbalancer/ajp/_messages.py",
+    "ajpbalancer/ajp/_packet.py",
+    "ajpbalancer/ajp/_state.py",
     # What a request passes through, and the values it carries.
     "ajpbalancer/connection.py",
     "ajpbalancer/channel.py",

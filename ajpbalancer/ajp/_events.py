@@ -13,12 +13,16 @@ Container to web server: `SendHeaders`, `SendBodyChunk`, `GetBodyChunk`, `EndRes
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
 from ajpbalancer.ajp._errors import LocalProtocolError
 
 Headers = tuple[tuple[bytes, bytes], ...]
+HeaderFields = Sequence[tuple[bytes, bytes]]
+"""What an event's header (or attribute) field is given as: a tuple or a list of pairs;
+the event keeps a tuple."""
 
 _TOKEN_BYTE = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
 _TOKEN: Final = re.compile(_TOKEN_BYTE + rb"+")
@@ -41,7 +45,9 @@ _ONLY_BYTES: Final = {bytes}
 
 def _bytes(name: str, value: object) -> bytes:
     if not isinstance(value, bytes):
-        raise LocalProtocolError(f"{name} must be bytes, not {type(value).__name__}")
+        # A value of the wrong Python type is a TypeError, as the compiled build's typed
+        # fields make it; LocalProtocolError is for values the protocol cannot carry.
+        raise TypeError(f"{name} must be bytes, not {type(value).__name__}")
     return value
 
 
@@ -66,18 +72,20 @@ def _check_optional(name: str, value: object, bad: re.Pattern[bytes]) -> None:
 
 
 def _uint16(name: str, value: object, low: int = 0, high: int = 0xFFFF) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+    if not isinstance(value, int):  # a bool is an int (True is 1), in both builds
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not low <= value <= high:
         raise LocalProtocolError(f"{name} must be an integer {low}..{high}, not {_shown(value)}")
 
 
 def _headers(name: str, value: object) -> Headers:
     """Validate a header list; returns it as a tuple of 2-tuples."""
     if not isinstance(value, (tuple, list)):
-        raise LocalProtocolError(f"{name} must be a tuple of (name, value) pairs")
+        raise TypeError(f"{name} must be a tuple of (name, value) pairs")
     out = tuple(value)
     for pair in out:
         if not isinstance(pair, tuple) or len(pair) != 2:
-            raise LocalProtocolError(f"{name} must be a tuple of (name, value) pairs")
+            raise TypeError(f"{name} must be a tuple of (name, value) pairs")
         hname, hvalue = pair
         if _TOKEN.fullmatch(_bytes("a header name", hname)) is None:
             raise LocalProtocolError(f"invalid header name {_shown(hname)}")
@@ -118,7 +126,7 @@ class ForwardRequest(Event):
     server_name: bytes
     server_port: int
     is_ssl: bool
-    headers: Headers
+    headers: HeaderFields
     secret: bytes | None = None
     remote_user: bytes | None = None
     auth_type: bytes | None = None
@@ -128,7 +136,7 @@ class ForwardRequest(Event):
     ssl_cipher: bytes | None = None
     ssl_session: bytes | None = None
     ssl_key_size: int | None = None
-    request_attributes: Headers = ()
+    request_attributes: HeaderFields = ()
     _body_length: int | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -228,7 +236,7 @@ def _check_forward_request(r: ForwardRequest) -> None:
     _check("server_name", r.server_name, _VISIBLE_BAD)
     _uint16("server_port", r.server_port)
     if not isinstance(r.is_ssl, bool):
-        raise LocalProtocolError(f"is_ssl must be a bool, not {_shown(r.is_ssl)}")
+        raise TypeError(f"is_ssl must be a bool, not {type(r.is_ssl).__name__}")
     object.__setattr__(r, "headers", _headers("headers", r.headers))
     for name in ("secret", "remote_user", "auth_type", "jvm_route"):
         _check_optional(name, getattr(r, name), _TEXT_BAD)
@@ -247,11 +255,11 @@ def _check_forward_request(r: ForwardRequest) -> None:
         raise LocalProtocolError("ssl_cert, ssl_cipher, ssl_session, ssl_key_size need is_ssl")
     attributes = r.request_attributes
     if not isinstance(attributes, (tuple, list)):
-        raise LocalProtocolError("request_attributes must be a tuple of (name, value) pairs")
+        raise TypeError("request_attributes must be a tuple of (name, value) pairs")
     attributes = tuple(attributes)
     for pair in attributes:
         if not isinstance(pair, tuple) or len(pair) != 2:
-            raise LocalProtocolError("request_attributes must be (name, value) pairs")
+            raise TypeError("request_attributes must be (name, value) pairs")
         aname, avalue = pair
         if not _bytes("a request attribute name", aname) or _VISIBLE_BAD.search(aname):
             raise LocalProtocolError(f"invalid request attribute name {_shown(aname)}")
@@ -259,7 +267,7 @@ def _check_forward_request(r: ForwardRequest) -> None:
     object.__setattr__(r, "request_attributes", attributes)
 
 
-def _body_length(headers: Headers) -> int | None:
+def _body_length(headers: HeaderFields) -> int | None:
     """What the framing headers say; refuses every ambiguous combination (smuggling)."""
     lengths: list[bytes] = []
     encodings: list[bytes] = []
@@ -319,7 +327,7 @@ class SendHeaders(Event):
 
     status: int
     reason: bytes
-    headers: Headers
+    headers: HeaderFields
 
     def __post_init__(self) -> None:
         if not _send_headers_ok(self):
@@ -381,7 +389,7 @@ class EndResponse(Event):
 
     def __post_init__(self) -> None:
         if not isinstance(self.reuse, bool):
-            raise LocalProtocolError(f"reuse must be a bool, not {_shown(self.reuse)}")
+            raise TypeError(f"reuse must be a bool, not {type(self.reuse).__name__}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
