@@ -1176,6 +1176,7 @@ def test_public_api_is_pinned() -> None:
             "ClientLimits",
             "ReadTimeout",
             "TLSOptions",
+            "StateStore",
             "DemoBackend",
             "HC_METHODS",
             "LBMETHODS",
