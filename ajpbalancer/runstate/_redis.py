@@ -22,8 +22,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList, succeed
-from twisted.internet.endpoints import HostnameEndpoint, connectProtocol
-from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.endpoints import HostnameEndpoint
+from twisted.internet.interfaces import IAddress, IDelayedCall
+from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -82,6 +83,7 @@ class RedisStore:
         self._state: RuntimeState | None = None
         self._names: tuple[str, ...] = ()
         self._queue: dict[FieldKey, tuple[Entry | None, int | None]] = {}
+        self._inflight: dict[FieldKey, tuple[Entry | None, int | None]] = {}
         self._command: RedisConnection | None = None
         self._subscriber: RedisConnection | None = None
         self._synced = False
@@ -164,8 +166,8 @@ class RedisStore:
                 on_message=self._message if subscriber else None,
                 on_lost=lambda conn, why: self._conn_lost(attempt, why),
             )
-            d: Deferred[RedisConnection] = connectProtocol(endpoint, proto)
-            return d.addCallback(self._login)
+            d = endpoint.connect(_Quiet(proto))
+            return d.addCallback(lambda _: self._login(proto))
 
         def connected(conns: list[tuple[bool, Any]]) -> Deferred[Any] | None:
             failed = [f for ok, f in conns if not ok]
@@ -244,6 +246,8 @@ class RedisStore:
 
     def _lost(self, why: str) -> None:
         """Drop both connections and connect again after the backoff delay."""
+        if self._stopping:
+            return
         if self._synced or self._error != why:
             log.warn(
                 "runtime state: {store}: {why}; serving with the state held here, "
@@ -254,6 +258,7 @@ class RedisStore:
             )
         self._synced = False
         self._error = why
+        self._inflight.clear()  # not acknowledged: sent again once connected
         self._attempt += 1  # whatever the old connections still report is ignored
         for conn in (self._command, self._subscriber):
             if conn is not None:
@@ -274,7 +279,11 @@ class RedisStore:
         if command is None:
             return succeed(None)
         sent: list[Deferred[Any]] = []
-        for field, (entry, if_seq) in list(self._queue.items()):
+        for field, item in list(self._queue.items()):
+            if self._inflight.get(field) == item:
+                continue  # sent already, its answer is on its way
+            self._inflight[field] = item
+            entry, if_seq = item
             balancer, member, key = field
             d = command.command(
                 "EVAL",
@@ -296,8 +305,12 @@ class RedisStore:
     def _written(
         self, reply: Reply, field: FieldKey, entry: Entry | None, if_seq: int | None
     ) -> None:
-        if self._queue.get(field) == (entry, if_seq) and self._queue[field][0] is entry:
+        item = self._queue.get(field)
+        if item is not None and item[0] is entry and item[1] == if_seq:
             del self._queue[field]
+        flying = self._inflight.get(field)
+        if flying is not None and flying[0] is entry and flying[1] == if_seq:
+            del self._inflight[field]
         self._last_sync = self._reactor.seconds()
         state = self._state
         if state is None:
@@ -358,6 +371,19 @@ class RedisStore:
                 self._state.snapshot(balancer, seq, fields)
 
         return d.addCallback(read)
+
+
+class _Quiet(Factory):
+    """Hands the endpoint the connection built beforehand, without connectProtocol's log
+    lines for every connection."""
+
+    noisy = False
+
+    def __init__(self, protocol: RedisConnection) -> None:
+        self._protocol = protocol
+
+    def buildProtocol(self, addr: IAddress | None) -> RedisConnection:
+        return self._protocol
 
 
 def _why(failure: Failure) -> str:

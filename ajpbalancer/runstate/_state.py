@@ -255,7 +255,26 @@ class RuntimeState:
         self._take(field, seq, entry)
 
     def snapshot(self, balancer: str, seq: int, fields: Mapping[FieldKey, Entry]) -> None:
-        """Everything the store holds for ``balancer`` as of its change number ``seq``."""
+        """Everything the store holds for ``balancer`` as of its change number ``seq``.
+
+        A store whose count is below a change number already seen here has lost its data
+        (restarted empty, flushed): the values held here are sent to it again rather than
+        dropped, so the fleet keeps its state."""
+        mine = [f for f in self._seen if f[0] == balancer]
+        if mine and seq < max(self._seen[f] for f in mine):
+            log.warn(
+                "runtime state: the store has fewer changes of balancer://{balancer} ({seq}) "
+                "than seen here: it lost its data; sending the values held here",
+                balancer=balancer,
+                seq=seq,
+            )
+            for field in mine:
+                del self._seen[field]
+            for field, entry in list(self.values.items()):
+                if field[0] == balancer:
+                    fresh = self.values[field] = replace(entry, seq=None)
+                    self._write(field, fresh)
+            return
         known = {f for f in self.values if f[0] == balancer} | set(fields)
         for field in sorted(known, key=lambda f: (f[1] or "", f[2])):
             if field in self._pending or self._seen.get(field, 0) > seq:
