@@ -270,9 +270,9 @@ class RuntimeState:
             )
             for field in mine:
                 del self._seen[field]
-            for field, entry in list(self.values.items()):
+            for field, held in list(self.values.items()):
                 if field[0] == balancer:
-                    fresh = self.values[field] = replace(entry, seq=None)
+                    fresh = self.values[field] = replace(held, seq=None)
                     self._write(field, fresh)
             return
         known = {f for f in self.values if f[0] == balancer} | set(fields)
