@@ -8,9 +8,11 @@ one Lua script, so numbering, storing and publishing it are one step in the stor
 order: the store's number decides which change is the last.
 
 Two connections: one for commands, one subscribed to the balancers' channels. On
-(re)connecting: log in and select the database, subscribe, send the changes made here
-meanwhile (coalesced: the last per value), then read every balancer whole and take what
-the store holds (:meth:`RuntimeState.snapshot`). Both connections are pinged every
+(re)connecting: log in and select the database, subscribe, read every balancer whole and
+take what the store holds (:meth:`RuntimeState.snapshot`), then send the changes made here meanwhile
+(coalesced: the last per value). Each balancer has an epoch in the store (``P+NAME:epoch``,
+made by the first proxy that reads it), so a store that lost its data (restarted empty)
+is recognised and given the values the proxies hold again. Both connections are pinged every
 ``ping`` seconds; a command or ping not answered within ``timeout`` seconds, or a lost
 connection, drops both and they are made again after a delay doubling from ``backoff``
 to ``max_backoff``. None of this is on the request path: requests read the local state.
@@ -18,6 +20,7 @@ to ``max_backoff``. None of this is on the request path: requests read the local
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -52,9 +55,12 @@ return n
 only if the value still has it (0 otherwise)."""
 
 SNAPSHOT = """
-return {redis.call('GET', KEYS[2]) or '0', redis.call('HGETALL', KEYS[1])}
+redis.call('SETNX', KEYS[3], ARGV[1])
+return {redis.call('GET', KEYS[3]), redis.call('GET', KEYS[2]) or '0',
+        redis.call('HGETALL', KEYS[1])}
 """
-"""A balancer's change number and every value, in one step."""
+"""A balancer's epoch (made by the first reader: a store that lost its data has a new
+one), its change number and every value, in one step."""
 
 
 class RedisStore:
@@ -202,9 +208,9 @@ class RedisStore:
         command = self._command
         channels = [self._channel(name) for name in self._names]
         d: Deferred[Any] = self._subscriber.subscribe(*channels) if channels else succeed(None)
-        d.addCallback(lambda _: self._flush())
         for name in self._names:
             d.addCallback(self._snapshot_after, command, name)
+        d.addCallback(lambda _: self._flush())
 
         def synced(_: object) -> None:
             if attempt != self._attempt:
@@ -344,12 +350,13 @@ class RedisStore:
 
     def _snapshot(self, command: RedisConnection, balancer: str) -> Deferred[None]:
         key = self._hash(balancer)
-        d = command.command("EVAL", SNAPSHOT, 2, key, key + ":seq")
+        epoch = str(uuid.uuid4())
+        d = command.command("EVAL", SNAPSHOT, 3, key, key + ":seq", key + ":epoch", epoch)
 
         def read(reply: Reply) -> None:
-            if not isinstance(reply, list) or len(reply) != 2 or not isinstance(reply[1], list):
+            if not isinstance(reply, list) or len(reply) != 3 or not isinstance(reply[2], list):
                 raise StoreError("an unexpected answer to the snapshot")
-            seq_raw, flat = reply[0], reply[1]
+            epoch_raw, seq_raw, flat = reply[0], reply[1], reply[2]
             assert isinstance(flat, list)
             seq = int(seq_raw) if isinstance(seq_raw, bytes | int) else 0
             fields: dict[FieldKey, Entry] = {}
@@ -368,7 +375,8 @@ class RedisStore:
                         error=e,
                     )
             if self._state is not None:
-                self._state.snapshot(balancer, seq, fields)
+                shown = epoch_raw.decode("ascii", "replace") if isinstance(epoch_raw, bytes) else ""
+                self._state.snapshot(balancer, seq, fields, shown)
 
         return d.addCallback(read)
 

@@ -124,6 +124,7 @@ class RuntimeState:
         self._seen: dict[FieldKey, int] = {}
         self._pending: dict[FieldKey, Entry | None] = {}
         self._latest: dict[FieldKey, tuple[int, Entry | None]] = {}
+        self._epochs: dict[str, str] = {}
         self.seq = 0
 
     # -- the composition root ---------------------------------------------------------------
@@ -254,26 +255,31 @@ class RuntimeState:
             return
         self._take(field, seq, entry)
 
-    def snapshot(self, balancer: str, seq: int, fields: Mapping[FieldKey, Entry]) -> None:
+    def snapshot(
+        self, balancer: str, seq: int, fields: Mapping[FieldKey, Entry], epoch: str = ""
+    ) -> None:
         """Everything the store holds for ``balancer`` as of its change number ``seq``.
 
-        A store whose count is below a change number already seen here has lost its data
-        (restarted empty, flushed): the values held here are sent to it again rather than
-        dropped, so the fleet keeps its state."""
-        mine = [f for f in self._seen if f[0] == balancer]
-        if mine and seq < max(self._seen[f] for f in mine):
+        A store whose ``epoch`` is not the one seen before has lost its data (restarted
+        empty, flushed): the values held here are sent to it again rather than dropped,
+        and what it has that is not held here is taken, so the fleet keeps its state."""
+        known_epoch = self._epochs.get(balancer)
+        self._epochs[balancer] = epoch
+        if known_epoch is not None and known_epoch != epoch:
             log.warn(
-                "runtime state: the store has fewer changes of balancer://{balancer} ({seq}) "
-                "than seen here: it lost its data; sending the values held here",
+                "runtime state: the store lost the changes of balancer://{balancer}; "
+                "sending it the values held here",
                 balancer=balancer,
-                seq=seq,
             )
-            for field in mine:
+            for field in [f for f in self._seen if f[0] == balancer]:
                 del self._seen[field]
             for field, held in list(self.values.items()):
-                if field[0] == balancer:
+                if field[0] == balancer and field not in self._pending:
                     fresh = self.values[field] = replace(held, seq=None)
                     self._write(field, fresh)
+            for field, theirs in fields.items():
+                if field not in self.values and field not in self._pending:
+                    self._take(field, theirs.seq or seq, theirs)
             return
         known = {f for f in self.values if f[0] == balancer} | set(fields)
         for field in sorted(known, key=lambda f: (f[1] or "", f[2])):
