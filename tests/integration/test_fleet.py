@@ -21,9 +21,7 @@ from .redis import RedisServer
 RedisFactory = Callable[..., RedisServer]
 
 
-def fleet(
-    proxy_factory: ProxyFactory, redis: RedisServer, count: int, db: int = 0
-) -> list[Admin]:
+def fleet(proxy_factory: ProxyFactory, redis: RedisServer, count: int, db: int = 0) -> list[Admin]:
     admins = []
     for _ in range(count):
         port = admin_port()

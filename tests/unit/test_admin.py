@@ -426,8 +426,13 @@ def test_status_json_has_the_pages_data(admin: Admin) -> None:
         "health_check": None,
         "sources": {
             key: "file"
-            for key in ("loadfactor", "lbset", "route", "redirect")
-            + tuple(f"status_{letter}" for letter in "INDHRSC")
+            for key in (
+                "loadfactor",
+                "lbset",
+                "route",
+                "redirect",
+                *(f"status_{letter}" for letter in "INDHRSC"),
+            )
         },
         "runtime": {},
     }
