@@ -377,6 +377,8 @@ class ProxyService(MultiService):
             for _name, _description, service in opened:
                 service.close()
             runtime.close()
+            if self.runstate is not None:
+                self.runstate.config = self.config  # the running configuration stays
             log.error(
                 "reload refused: cannot listen: {error}; the running configuration stays",
                 error=failure.getErrorMessage(),
