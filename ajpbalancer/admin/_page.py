@@ -77,21 +77,22 @@ def strfsize(size: int) -> str:
         return f"{size}{units[unit]}"
 
 
-def _link(balancer: str, nonce: str, member: str | None = None) -> str:
-    """httpd's link: ``/balancer-manager?b=NAME[&w=URL]&nonce=NONCE``, HTML-escaped."""
+def _link(path: str, balancer: str, nonce: str, member: str | None = None) -> str:
+    """httpd's link: ``/balancer-manager?b=NAME[&w=URL]&nonce=NONCE``, HTML-escaped
+    (``path``: the page's path as asked for, ``/balancer-manager`` or with a slash)."""
     query = f"?b={quote(balancer, safe=_URI_SAFE)}"
     if member is not None:
         query += f"&w={quote(member, safe=_URI_SAFE)}"
-    return e(f"{PAGE_PATH}{query}&nonce={quote(nonce, safe=_URI_SAFE)}")
+    return e(f"{path}{query}&nonce={quote(nonce, safe=_URI_SAFE)}")
 
 
 def _sticky(b: BalancerView) -> str:
     return " | ".join(b.stickysession)
 
 
-def _balancer_table(b: BalancerView) -> list[str]:
+def _balancer_table(b: BalancerView, path: str) -> list[str]:
     return [
-        f'<hr>\n<h3>LoadBalancer Status for <a href="{_link(b.name, b.nonce)}">'
+        f'<hr>\n<h3>LoadBalancer Status for <a href="{_link(path, b.name, b.nonce)}">'
         f"balancer://{e(b.name)}</a></h3>",
         "<table><tr><th>MaxMembers</th><th>StickySession</th><th>DisableFailover</th>"
         "<th>Timeout</th><th>FailoverAttempts</th><th>Method</th></tr>",
@@ -103,7 +104,9 @@ def _balancer_table(b: BalancerView) -> list[str]:
     ]
 
 
-def _members_table(members: tuple[MemberView, ...], balancer: BalancerView | None) -> list[str]:
+def _members_table(
+    members: tuple[MemberView, ...], balancer: BalancerView | None, path: str = PAGE_PATH
+) -> list[str]:
     with_hc = any(m.health_check is not None for m in members)
     head = (
         "<table><tr><th>Worker URL</th><th>Route</th><th>RouteRedir</th><th>Factor</th>"
@@ -120,7 +123,7 @@ def _members_table(members: tuple[MemberView, ...], balancer: BalancerView | Non
         name = e(m.name)
         cell = name
         if balancer is not None:
-            cell = f'<a href="{_link(balancer.name, balancer.nonce, m.name)}">{name}</a>'
+            cell = f'<a href="{_link(path, balancer.name, balancer.nonce, m.name)}">{name}</a>'
         row = (
             f"<tr><td>{cell}</td><td>{e(m.route or '')}</td><td>{e(m.redirect or '')}</td>"
             f"<td>{m.loadfactor:.2f}</td><td>{m.lbset}</td><td>{e(m.status)}</td>"
@@ -222,6 +225,7 @@ def render_page(
     balancer: str | None = None,
     member: str | None = None,
     message: str | None = None,
+    path: str = PAGE_PATH,
 ) -> bytes:
     """The whole page; ``balancer``/``member`` select the edit form shown under the tables."""
     out = [
@@ -244,8 +248,8 @@ def render_page(
     if message:
         out.append(f'<p class="message">{e(message)}</p>')
     for b in snap.balancers:
-        out += _balancer_table(b)
-        out += _members_table(b.members, b)
+        out += _balancer_table(b, path)
+        out += _members_table(b.members, b, path)
     if snap.workers:
         out.append("<hr>\n<h3>Workers of ProxyPass rules</h3>")
         out += _members_table(snap.workers, None)

@@ -34,7 +34,7 @@ from ajpbalancer.admin._edits import (
     parse_member_edit,
 )
 from ajpbalancer.admin._metrics import ProxyMetrics
-from ajpbalancer.admin._page import PAGE, render_page
+from ajpbalancer.admin._page import PAGE, PAGE_PATH, render_page
 from ajpbalancer.admin._running import RunningBalancer, RunningMember, RuntimeSource, RuntimeValues
 from ajpbalancer.admin._snapshot import as_json, snapshot
 from ajpbalancer.balancer import Value, apply_member_values, set_balancer_values
@@ -187,7 +187,12 @@ class BalancerManager(Resource):
     ) -> bytes:
         snap = snapshot(self._runtime(), self._clock.seconds(), self._values)
         host = (request.getHeader(b"host") or b"").decode("latin-1") or "ajpbalancer"
-        page = render_page(snap, host=host, balancer=balancer, member=member, message=message)
+        # Links on the path the page was asked on, as httpd writes them (r->uri).
+        asked = request.path.split(b"?")[0]
+        path = PAGE_PATH + "/" if asked == PAGE_PATH.encode() + b"/" else PAGE_PATH
+        page = render_page(
+            snap, host=host, balancer=balancer, member=member, message=message, path=path
+        )
         return answer(request, status, b"text/html; charset=utf-8", page)
 
     def render_GET(self, request: Request) -> bytes:

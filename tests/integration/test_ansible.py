@@ -14,11 +14,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from .apache import Apache, ajp_balancer
 from .conftest import ProxyFactory
 from .fleetkit import M1, M2, Admin, admin_port, config
 
@@ -90,3 +92,36 @@ def test_ansible_lists_disables_drains_and_enables_members(
     assert admin.member(M1)["flags"] == ""
     again = ansible(tmp_path, f"{vhost} member_host=127.0.0.2 state=present")
     assert again["changed"] is False
+
+
+def test_ansible_reads_our_page_as_it_reads_apaches(
+    proxy_factory: ProxyFactory, apache_factory: Callable[..., Apache], tmp_path: Path
+) -> None:
+    """The oracle: the same module against httpd's own balancer-manager, with the same
+    balancer, lists the same members with the same attributes and changes them alike."""
+    apache = apache_factory(
+        proxy_config=ajp_balancer([(M1, "node1"), (M2, "node2")])
+        + '<Location "/balancer-manager">\n    SetHandler balancer-manager\n'
+        + "    Require all granted\n</Location>\nProxyPass /balancer-manager !\n"
+    )
+    port = admin_port()
+    proxy_factory(config(port, None))
+    theirs = ansible(tmp_path, f"balancer_vhost=127.0.0.1:{apache.port}")["members"]
+    ours = ansible(tmp_path, f"balancer_vhost=127.0.0.1:{port}")["members"]
+    assert [m["host"] for m in ours] == [m["host"] for m in theirs]
+    for mine, apaches in zip(ours, theirs, strict=True):
+        for key in ("protocol", "port", "path", "status"):
+            assert mine[key] == apaches[key], key
+        assert set(apaches["attributes"]) <= set(mine["attributes"])
+        for column in ("Worker URL", "Route", "Factor", "Set", "Elected", "Busy", "Load"):
+            assert mine["attributes"][column] == apaches["attributes"][column], column
+        assert mine["attributes"]["Status"].split() == apaches["attributes"]["Status"].split()
+        assert (
+            mine["management_url"].split("&nonce=")[0]
+            == apaches["management_url"].replace(str(apache.port), str(port)).split("&nonce=")[0]
+        )
+    for vhost in (f"127.0.0.1:{apache.port}", f"127.0.0.1:{port}"):
+        done = ansible(tmp_path, f"balancer_vhost={vhost} member_host=127.0.0.3 state=drained")
+        assert done["changed"] is True
+        assert done["member"]["status"]["drained"] is True
+        assert "Drn" in done["member"]["attributes"]["Status"]

@@ -190,3 +190,8 @@ def test_ansible_posts_the_links_query_as_its_form(admin: Admin) -> None:
     body = f"b=c&w={M1}&nonce={admin.nonce()}&w_status_D=1&w_status_N=0&w_status_H=0&w_status_I=0"
     assert admin.post(body).status == 200
     assert admin.member(M1).letters == "D"
+
+
+def test_links_keep_the_path_the_page_was_asked_on_as_httpd_does(admin: Admin) -> None:
+    page = admin.get("/balancer-manager/").text
+    assert f'href="/balancer-manager/?b=c&amp;w={M1}&amp;nonce={admin.nonce()}"' in page
