@@ -30,6 +30,7 @@ from ajpbalancer.config._model import (
     RuleKind,
     Scheme,
     Settings,
+    StateStore,
     TLSOptions,
 )
 from ajpbalancer.config._parse_state import CheckEndpoint
@@ -61,6 +62,7 @@ __all__ = [
     "RuleKind",
     "Scheme",
     "Settings",
+    "StateStore",
     "TLSOptions",
     "load",
     "parse",

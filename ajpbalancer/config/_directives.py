@@ -41,8 +41,24 @@ DIRECTIVES: tuple[Directive, ...] = (
     Directive("workers", SectionKind.SETTINGS, False, "1", "N | auto"),
     Directive("admin", SectionKind.SETTINGS, False, "tcp:8081:interface=127.0.0.1", "ENDPOINT"),
     Directive("admin_users", SectionKind.SETTINGS, False, "etc/admin.htpasswd", "PATH"),
+    Directive(
+        "admin_hosts",
+        SectionKind.SETTINGS,
+        True,
+        "lb1.example.org 10.0.0.5",
+        "HOST ...",
+    ),
     Directive("access_log", SectionKind.SETTINGS, False, "-", "- | off | PATH"),
     Directive("ProxyTimeout", SectionKind.SETTINGS, False, "300", "SECONDS"),
+    Directive("BalancerPersist", SectionKind.SETTINGS, False, "on", "On | Off"),
+    Directive(
+        "state",
+        SectionKind.SETTINGS,
+        False,
+        "redis://127.0.0.1:6379/0",
+        "PATH | redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]",
+    ),
+    Directive("state_prefix", SectionKind.SETTINGS, False, "shop:", "TEXT"),
     Directive(
         "demo", SectionKind.SETTINGS, True, "http://127.0.0.1:18081 route=demo1", "URL route=NAME"
     ),

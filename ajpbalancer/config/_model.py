@@ -288,6 +288,33 @@ class DemoBackend:
 
 
 @dataclass(frozen=True, slots=True)
+class StateStore:
+    """Where runtime state is kept (``state``): a file (``path``) or a Redis database.
+
+    For Redis, ``host``, ``port`` and ``db`` say which, ``username``/``password`` log in
+    (``redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]``); ``str()`` never shows the password.
+    """
+
+    path: str | None = None
+    host: str = ""
+    port: int = 6379
+    db: int = 0
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    @property
+    def is_redis(self) -> bool:
+        return self.path is None
+
+    def __str__(self) -> str:
+        if self.path is not None:
+            return self.path
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        login = "" if self.password is None else f"{self.username or ''}:***@"
+        return f"redis://{login}{host}:{self.port}/{self.db}"
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """The ``[ajpbalancer]`` section: process-wide settings."""
 
@@ -295,8 +322,12 @@ class Settings:
     demo: tuple[DemoBackend, ...] = ()
     admin: Listen | None = None
     admin_users: str | None = None
+    admin_hosts: tuple[str, ...] = ()
     access_log: str = "-"
     proxy_timeout: float = 300.0
+    balancer_persist: bool = False
+    state: StateStore | None = None
+    state_prefix: str = "ajpbalancer:"
 
 
 @dataclass(frozen=True, slots=True)

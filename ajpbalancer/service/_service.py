@@ -42,6 +42,7 @@ from ajpbalancer.shm import CounterTable, CountingObserver, SharedMemory
 
 if TYPE_CHECKING:
     from ajpbalancer.admin import AdminListener, ProxyMetrics
+    from ajpbalancer.runstate import RuntimeState
 
 log = Logger()
 
@@ -196,6 +197,7 @@ class ProxyService(MultiService):
         self.observer: ExchangeObserver | None = None
         self.admin: AdminListener | None = None
         self.heap = HeapTrimmer(reactor, glibc_malloc_trim())
+        self.runstate: RuntimeState | None = None
 
     def privilegedStartService(self) -> None:
         # Files and sockets are opened here, before twistd drops privileges.
@@ -225,16 +227,26 @@ class ProxyService(MultiService):
                     columns=2 * self.config.settings.workers + 1,
                     shared=True,
                 )
-            self.metrics = ProxyMetrics(lambda: self.runtime, self.counters)
+            self.metrics = ProxyMetrics(lambda: self.runtime, self.counters, lambda: self.runstate)
             self.observer = self.metrics
         elif self.counters is not None:
             column = self.counters.claim(os.getpid())
             if column is None:
                 log.error("metrics: no free column; this worker's requests are not counted")
             self.observer = CountingObserver(self.counters, column)
+        run_config = self.config
+        if self.worker is None:
+            # The runtime state (balancer-manager's changes) is kept by this process; with
+            # workers = N the shared memory carries it to the workers.
+            from ajpbalancer.runstate import open_runtime_state  # noqa: PLC0415
+
+            self.runstate = open_runtime_state(
+                self.reactor, self.config.settings, lambda: self.runtime, socket.gethostname()
+            )
+            run_config = self.runstate.configure(self.config)
         self.runtime = ProxyRuntime(
             self.reactor,
-            self.config,
+            run_config,
             access_log=self.access_log,
             server_name=socket.gethostname().encode("idna"),
             observer=self.observer,
@@ -248,7 +260,11 @@ class ProxyService(MultiService):
             from ajpbalancer.admin import AdminListener  # noqa: PLC0415
 
             self.admin = AdminListener.open(
-                self.reactor, self.config.settings, lambda: self.runtime, self.metrics
+                self.reactor,
+                self.config.settings,
+                lambda: self.runtime,
+                self.metrics,
+                self.runstate,
             )
         super().privilegedStartService()  # type: ignore[no-untyped-call]
         for fe in self.config.frontends:
@@ -306,14 +322,19 @@ class ProxyService(MultiService):
             # The supervisor replaces its workers when the listeners change.
             log.warn("reload: the listeners changed; the supervisor starts new workers")
             return succeed(False)
+        run_config = config
+        if self.runstate is not None:
+            run_config = self.runstate.configure(config, reload=True)
         runtime = ProxyRuntime(
             self.reactor,
-            config,
+            run_config,
             access_log=self.access_log,
             server_name=old_runtime.server_name,
             observer=self.observer,
             shared=self.shared,
-            configure=True,
+            # With workers = N the supervisor configures the shared slots (with the
+            # runtime values); a worker's reload only attaches to them.
+            configure=self.worker is None,
             outbox=old_runtime.outbox,
         )
         carried = carry_over(old_runtime.members(), runtime.members())
@@ -367,6 +388,8 @@ class ProxyService(MultiService):
             for _name, _description, service in opened:
                 service.close()
             runtime.close()
+            if self.runstate is not None:
+                self.runstate.config = self.config  # the running configuration stays
             log.error(
                 "reload refused: cannot listen: {error}; the running configuration stays",
                 error=failure.getErrorMessage(),
@@ -380,6 +403,8 @@ class ProxyService(MultiService):
         super().startService()  # type: ignore[no-untyped-call]
         if self.runtime is not None and self.worker is None:
             self.runtime.start_health_checks()
+        if self.runstate is not None:
+            self.runstate.start()
         if self.supervisor is not None:
             # After twistd dropped privileges: the workers run as its user and group.
             self.supervisor.start()
@@ -420,6 +445,8 @@ class ProxyService(MultiService):
         if self.admin is not None:
             self.admin.close()
         stopping = [] if self.supervisor is None else [self.supervisor.stop()]
+        if self.runstate is not None:
+            stopping.append(self.runstate.stop())
         d = super().stopService()  # type: ignore[no-untyped-call]
         if stopping:
             d = gatherResults([d, *stopping])

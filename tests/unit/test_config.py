@@ -1184,6 +1184,7 @@ def test_public_api_is_pinned() -> None:
             "ClientLimits",
             "ReadTimeout",
             "TLSOptions",
+            "StateStore",
             "DemoBackend",
             "HC_METHODS",
             "LBMETHODS",
