@@ -16,6 +16,7 @@ from twisted.application.service import IService
 from twisted.internet.interfaces import IReactorThreads
 from twisted.python import usage
 
+from ajpbalancer._build import version_line
 from ajpbalancer.config import CheckEndpoint, Config, ConfigError, load, summary
 from ajpbalancer.patterns import warnings
 
@@ -45,13 +46,18 @@ class Options(usage.Options):
         "--config names the INI file; --check validates it, prints a summary and exits."
     )
     optFlags: ClassVar[list[list[str | None]]] = [
-        ["check", None, "Validate the configuration, print a summary, exit 0 or 1."]
+        ["check", None, "Validate the configuration, print a summary, exit 0 or 1."],
     ]
     optParameters: ClassVar[list[list[str | None]]] = [
         ["config", "c", None, "Configuration file (required)."]
     ]
 
     config: Config
+
+    def opt_version(self) -> None:
+        """Print ajpbalancer's version and build (native or pure Python), and exit."""
+        print(version_line())
+        raise SystemExit(0)
 
     def postOptions(self) -> None:
         path = self["config"]

@@ -38,4 +38,11 @@ make_venv() {
   "$VENV/bin/python" -m pip install -q ".$1"
 }
 
+# remove_native_build: the modules `setup.py build_ext --inplace` compiled into the
+# checkout (they would shadow the .py files they were built from).
+remove_native_build() {
+  find ajpbalancer -name '*.so' -delete
+  rm -f ./*__mypyc*.so
+}
+
 INSTALLED_NOW=()

@@ -30,6 +30,7 @@ from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 
+from ajpbalancer._build import version_line
 from ajpbalancer.config import Config, ConfigError
 from ajpbalancer.demo import demo_service
 from ajpbalancer.frontend import ConnectionGate, FrontendProtocol, frontend_endpoint
@@ -200,6 +201,7 @@ class ProxyService(MultiService):
         self.runstate: RuntimeState | None = None
 
     def privilegedStartService(self) -> None:
+        log.info("{version}", version=version_line())
         # Files and sockets are opened here, before twistd drops privileges.
         target = self.config.settings.access_log
         access_log_target: str | int = target

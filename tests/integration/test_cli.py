@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import os
 import re
 import socket
 import subprocess
@@ -159,3 +160,16 @@ def test_sample_configs_pass_check(tmp_path: Path) -> None:
     for name in ("lb.ini", "demo.ini"):
         result = run("--config", str(ROOT / "etc" / name), "--check", cwd=tmp_path)
         assert result.returncode == 0, (name, result.stderr)
+
+
+def test_the_installed_twistd_says_which_build_it_runs() -> None:
+    """``twistd ajpbalancer --version``: the version and the build; the installed package
+    is the native build wherever scripts/test built it (AJPB_EXPECT_BUILD=native)."""
+    out = subprocess.run(
+        [twistd(), "ajpbalancer", "--version"], capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    line = out.stdout.strip()
+    assert line.startswith("ajpbalancer ") and line.endswith(" build"), line
+    if os.environ.get("AJPB_EXPECT_BUILD") == "native":
+        assert "native (mypyc)" in line
