@@ -546,8 +546,10 @@ def start_nodes(
 def ajpbalancer_config(member: str, workers: str) -> str:
     """The ajpbalancer config of a target: everything to `member`, no access log.
 
-    No ProxyPassReverse (not accepted yet); Apache's has one, which costs nothing on
-    answers without ``Location``, ``Content-Location`` or ``URI``, as these are.
+    No ProxyPassReverse (this config is older than ajpbalancer's, and was left as it was);
+    Apache's has one, which costs nothing on answers without ``Location``,
+    ``Content-Location`` or ``URI``, as these are. The seed targets (`SeedSetup`) have the
+    same rules on both sides.
     """
     return (
         "# Written by bench/protocols.py\n"
