@@ -37,7 +37,7 @@ from ajpbalancer.admin._htpasswd import Htpasswd, HtpasswdChecker, Verify, bcryp
 from ajpbalancer.admin._metrics import ProxyMetrics
 from ajpbalancer.admin._resources import AdminRequest, admin_root, plain
 from ajpbalancer.admin._running import RuntimeSource, RuntimeValues
-from ajpbalancer.config import ClientLimits, ReadTimeout, Settings
+from ajpbalancer.config import ClientLimits, ReadTimeout, Settings, endpoint_spec
 
 log = Logger()
 
@@ -281,9 +281,8 @@ class AdminListener:
         description = settings.admin.description
         ports: list[IListeningPort] = []
         failures: list[Failure] = []
-        serverFromString(reactor, description).listen(site).addCallbacks(
-            ports.append, failures.append
-        )
+        endpoint = endpoint_spec(description).endpoint()  # backlog 511 unless set
+        serverFromString(reactor, endpoint).listen(site).addCallbacks(ports.append, failures.append)
         if failures:  # TCP, TLS and UNIX endpoints listen at once, or fail at once
             failures[0].raiseException()
         log.info(
