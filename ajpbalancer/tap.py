@@ -111,7 +111,7 @@ def makeService(options: Options | dict[str, Any]) -> IService:
 
     config = options.config if isinstance(options, Options) else options["config_object"]
     path = config.path
-    service = ProxyService(reactor, config, loader=lambda: load_config(path))
+    service = ProxyService(reactor, config, loader=lambda: load_config(path, starting=False))
     sys.excepthook = one_line_start_errors(sys.excepthook, StartError)
 
     threads = cast(IReactorThreads, reactor)

@@ -52,9 +52,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     from twisted.internet import reactor as installed  # noqa: PLC0415 -- as twistd does
 
-    from ajpbalancer.config import ConfigError  # noqa: PLC0415
+    from ajpbalancer.config import ConfigError, load  # noqa: PLC0415
     from ajpbalancer.proxy import AccessLog  # noqa: PLC0415
-    from ajpbalancer.service import ProxyService, WorkerSetup, load_config  # noqa: PLC0415
+    from ajpbalancer.service import ProxyService, WorkerSetup, check_endpoint  # noqa: PLC0415
     from ajpbalancer.shm import CounterTable, SharedMemory  # noqa: PLC0415
 
     reactor: Any = installed
@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     path = args.config
     try:
-        config = load_config(path)
+        config = load(path, check_endpoint=check_endpoint)
     except ConfigError as e:
         for problem in e.problems:
             log.error("{problem}", problem=str(problem))
@@ -85,7 +85,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         listeners={(frontend, line): fd for fd, frontend, line in json.loads(args.listeners)},
         counters=None if args.counters_fd is None else CounterTable.attach(args.counters_fd),
     )
-    service = ProxyService(reactor, config, loader=lambda: load_config(path), worker=setup)
+    service = ProxyService(
+        reactor, config, loader=lambda: load(path, check_endpoint=check_endpoint), worker=setup
+    )
     service.privilegedStartService()
     service.startService()
     log.info("worker {pid} serving", pid=os.getpid())

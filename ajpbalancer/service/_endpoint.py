@@ -34,6 +34,10 @@ def check_admin_users(path: str) -> str | None:
     return None
 
 
-def load_config(path: str) -> Config:
-    """Read and check the configuration file at ``path`` as a start (and a reload) does."""
-    return load(path, check_endpoint=check_endpoint, check_admin_users=check_admin_users)
+def load_config(path: str, *, starting: bool = True) -> Config:
+    """Read and check the configuration file at ``path``: with ``starting``, as a start
+    (and ``--check``) does, the ``admin_users`` file read too; else as a reload or a
+    worker process does, which never read it (a reload keeps the admin listener, and
+    both may run as twistd's ``-u`` user, who may not read it)."""
+    users = check_admin_users if starting else None
+    return load(path, check_endpoint=check_endpoint, check_admin_users=users)

@@ -343,3 +343,15 @@ def test_load_config_checks_admin_users(tmp_path: pathlib.Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(str(config))
     assert [p.directive for p in info.value.problems] == ["admin_users"]
+
+
+def test_a_reload_does_not_read_admin_users(tmp_path: pathlib.Path) -> None:
+    """A reload keeps the admin listener (and its users) and may run as twistd's ``-u``
+    user, who may not read the file: it is read at start only."""
+    from ajpbalancer.service import load_config  # noqa: PLC0415
+
+    config = tmp_path / "lb.ini"
+    config.write_text(USERS.format(path=tmp_path / "missing"))
+    assert load_config(str(config), starting=False).settings.admin_users == str(
+        tmp_path / "missing"
+    )

@@ -255,6 +255,26 @@ def test_the_tap_installs_the_hook(monkeypatch: pytest.MonkeyPatch, tmp_path: pa
     assert stream.getvalue() == "one line\n"
 
 
+def test_the_taps_reload_does_not_read_admin_users(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path
+) -> None:
+    """After ``-u`` the file may not be readable; a reload keeps the users read at start."""
+    from ajpbalancer import tap  # noqa: PLC0415
+
+    users = tmp_path / "users"
+    users.write_text("carol:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n")
+    path = tmp_path / "lb.ini"
+    path.write_text(settings(f"admin = tcp:8081:interface=127.0.0.1\nadmin_users = {users}\n"))
+    monkeypatch.setattr(sys, "excepthook", sys.__excepthook__)
+    monkeypatch.setattr(tap.signal, "signal", lambda *a: None)
+    options = tap.Options()
+    options.parseOptions(["--config", str(path)])  # the start reads the file
+    service = tap.makeService(options)
+    users.unlink()
+    assert isinstance(service, ProxyService) and service.loader is not None
+    assert service.loader().settings.admin_users == str(users)
+
+
 # -- reloads that fail or need a restart --------------------------------------------------------
 
 
