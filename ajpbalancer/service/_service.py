@@ -409,7 +409,7 @@ class ProxyService(MultiService):
             try:
                 switch = self.logs.switch(config.settings.access_log)
             except StartError as e:
-                return succeed(_refused_now(str(e)))
+                return _refused(str(e))
         run_config = config
         if self.runstate is not None:
             run_config = self.runstate.configure(config, reload=True)
