@@ -292,5 +292,20 @@ class AdminListener:
         )
         return cls(site, ports[0], description)
 
+    def reconfigure(self, settings: Settings) -> None:
+        """Take what a reload may change of the listening admin: its backlog (the socket
+        listens again with it) and ``admin_hosts``; the rest of ``admin`` and
+        ``admin_users`` take a restart (the service refuses a reload that changes them)."""
+        assert settings.admin is not None
+        if isinstance(self.site, AdminSite):
+            self.site.hosts = default_hosts(settings)
+        description = settings.admin.description
+        if description != self.description:
+            backlog = endpoint_spec(description).listen_backlog
+            sock = getattr(self.port, "socket", None)
+            if backlog is not None and isinstance(sock, socket.socket):
+                sock.listen(backlog)
+            self.description = description
+
     def close(self) -> None:
         self.port.stopListening()

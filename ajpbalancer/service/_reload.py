@@ -12,9 +12,10 @@ The old runtime's idle member connections are closed; busy ones close when their
 ends.
 
 Some settings are the process's own and are not changed by a reload: a reload that
-changes ``workers``, ``admin`` (but for its backlog), ``admin_users`` or ``demo`` is
-refused, naming the key (:func:`needs_restart`). ``access_log`` is applied (the new file
-is opened, or the reload refused).
+changes ``workers``, ``admin`` (but for its backlog), ``admin_users``, ``demo``,
+``BalancerPersist``, ``state`` or ``state_prefix`` is refused, naming the key
+(:func:`needs_restart`). ``access_log`` is applied (the new file is opened, or the
+reload refused), and so are ``admin_hosts`` and the admin listener's backlog.
 """
 
 from __future__ import annotations
@@ -52,6 +53,21 @@ def carry_over(old: list[MemberRuntime], new: list[MemberRuntime]) -> int:
     return carried
 
 
+# The runtime state's settings (directive, Settings field): opened at start.
+_RUNTIME_STATE_KEYS = (
+    ("BalancerPersist", "balancer_persist"),
+    ("state", "state"),
+    ("state_prefix", "state_prefix"),
+)
+
+
+def _shown(value: object) -> str:
+    """A setting as a message shows it (a state store without its password)."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return "unset" if value is None else repr(str(value))
+
+
 def _admin_address(settings: Settings) -> object:
     admin = settings.admin
     return None if admin is None else endpoint_spec(admin.description).address
@@ -74,6 +90,10 @@ def needs_restart(old: Settings, new: Settings) -> list[str]:
         problems.append(
             f"admin_users: changed from {old.admin_users!r} to {new.admin_users!r}; {later}"
         )
+    for key, field in _RUNTIME_STATE_KEYS:
+        was, now = getattr(old, field), getattr(new, field)
+        if was != now:
+            problems.append(f"{key}: changed from {_shown(was)} to {_shown(now)}; {later}")
     before = [(str(d.url), d.route) for d in old.demo]
     after = [(str(d.url), d.route) for d in new.demo]
     if before != after:

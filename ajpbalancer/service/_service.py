@@ -450,7 +450,8 @@ class ProxyService(MultiService):
                     service.close()
                     self.ports.remove(service)
             self.ports.extend(opened)
-            self._admin_backlog(config)
+            if self.admin is not None and config.settings.admin is not None:
+                self.admin.reconfigure(config.settings)  # its backlog, admin_hosts
             for name, factory in new_factories.items():
                 factory.context = runtime.contexts[name]
             if switch is not None:
@@ -492,15 +493,6 @@ class ProxyService(MultiService):
 
         d = gatherResults(listening, consumeErrors=True)
         return d.addCallbacks(opened_all, lambda f: not_opened(f.value.subFailure))
-
-    def _admin_backlog(self, config: Config) -> None:
-        """A reload may change the admin listener's backlog (nothing else of it)."""
-        admin = config.settings.admin
-        if self.admin is not None and admin is not None:
-            backlog = endpoint_spec(admin.description).listen_backlog
-            if backlog is not None and admin.description != self.admin.description:
-                relisten(self.admin.port, backlog)
-                self.admin.description = admin.description
 
     def startService(self) -> None:
         super().startService()  # type: ignore[no-untyped-call]

@@ -15,6 +15,7 @@ import errno
 import io
 import os
 import pathlib
+import re
 import shutil
 import socket
 import sys
@@ -310,18 +311,49 @@ def test_a_reload_whose_new_listener_cannot_listen_is_refused_with_one_line() ->
             "demo = http://127.0.0.1:18082 route=d1\n",
             "demo: the demo backends changed; takes a restart",
         ),
+        (
+            "",
+            "BalancerPersist = on\nstate = {tmp}/a.state\n",
+            "BalancerPersist: changed from off to on; takes a restart",
+        ),
+        (
+            "BalancerPersist = on\nstate = {tmp}/a.state\n",
+            "BalancerPersist = on\nstate = {tmp}/b.state\n",
+            "state: changed from '{tmp}/a.state' to '{tmp}/b.state'; takes a restart",
+        ),
+        (
+            "BalancerPersist = on\nstate = redis://127.0.0.1:1/0\n",
+            "BalancerPersist = on\nstate = redis://127.0.0.1:1/0\nstate_prefix = shop:\n",
+            "state_prefix: changed from 'ajpbalancer:' to 'shop:'; takes a restart",
+        ),
     ],
-    ids=["workers", "admin", "admin-added", "demo"],
+    ids=["workers", "admin", "admin-added", "demo", "persist", "state", "state_prefix"],
 )
 def test_a_reload_that_changes_a_process_setting_is_refused_naming_it(
-    before: str, after: str, message: str
+    before: str, after: str, message: str, tmp_path: pathlib.Path
 ) -> None:
+    before, after, message = (t.replace("{tmp}", str(tmp_path)) for t in (before, after, message))
     rig = LogRig(settings(before))
     runtime = rig.service.runtime
     lines = logged(lambda: rig.reload(settings(after).replace("127.0.0.2:8080", "127.0.0.3:1")))
     assert any(line.startswith(f"reload refused: lb.ini: {message}") for line in lines), lines
-    assert "reload refused: 1 setting(s) need a restart; the running configuration stays" in lines
+    assert any(
+        re.fullmatch(
+            r"reload refused: \d setting\(s\) need a restart; the running configuration stays", line
+        )
+        for line in lines
+    )
     assert rig.service.runtime is runtime and rig.service.reloads == 0
+    rig.service.stopService()
+
+
+def test_a_reload_applies_admin_hosts() -> None:
+    rig = LogRig(settings("admin = tcp:8081:interface=127.0.0.1\n"))
+    admin = rig.service.admin
+    assert admin is not None and "lb.example.org" not in admin.site.hosts  # type: ignore[attr-defined]
+    text = "admin = tcp:8081:interface=127.0.0.1\nadmin_hosts = lb.example.org\n"
+    assert rig.reload(settings(text))
+    assert admin.site.hosts == frozenset({"lb.example.org"})  # type: ignore[attr-defined]
     rig.service.stopService()
 
 
