@@ -37,7 +37,7 @@ from ajpbalancer.admin._htpasswd import Htpasswd, HtpasswdChecker, Verify, bcryp
 from ajpbalancer.admin._metrics import ProxyMetrics
 from ajpbalancer.admin._resources import AdminRequest, admin_root, plain
 from ajpbalancer.admin._running import RuntimeSource, RuntimeValues
-from ajpbalancer.config import ClientLimits, ReadTimeout, Settings
+from ajpbalancer.config import ClientLimits, ReadTimeout, Settings, endpoint_spec
 
 log = Logger()
 
@@ -281,9 +281,8 @@ class AdminListener:
         description = settings.admin.description
         ports: list[IListeningPort] = []
         failures: list[Failure] = []
-        serverFromString(reactor, description).listen(site).addCallbacks(
-            ports.append, failures.append
-        )
+        endpoint = endpoint_spec(description).endpoint()  # backlog 511 unless set
+        serverFromString(reactor, endpoint).listen(site).addCallbacks(ports.append, failures.append)
         if failures:  # TCP, TLS and UNIX endpoints listen at once, or fail at once
             failures[0].raiseException()
         log.info(
@@ -292,6 +291,21 @@ class AdminListener:
             auth="" if checker is None else f" (users from {settings.admin_users})",
         )
         return cls(site, ports[0], description)
+
+    def reconfigure(self, settings: Settings) -> None:
+        """Take what a reload may change of the listening admin: its backlog (the socket
+        listens again with it) and ``admin_hosts``; the rest of ``admin`` and
+        ``admin_users`` take a restart (the service refuses a reload that changes them)."""
+        assert settings.admin is not None
+        if isinstance(self.site, AdminSite):
+            self.site.hosts = default_hosts(settings)
+        description = settings.admin.description
+        if description != self.description:
+            backlog = endpoint_spec(description).listen_backlog
+            sock = getattr(self.port, "socket", None)
+            if backlog is not None and isinstance(sock, socket.socket):
+                sock.listen(backlog)
+            self.description = description
 
     def close(self) -> None:
         self.port.stopListening()

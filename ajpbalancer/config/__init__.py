@@ -7,6 +7,7 @@ descriptions are checked by a function the caller injects.
 
 from __future__ import annotations
 
+from ajpbalancer.config._endpoints import DEFAULT_BACKLOG, EndpointSpec, endpoint_spec
 from ajpbalancer.config._errors import ConfigError, Problem
 from ajpbalancer.config._model import (
     HC_METHODS,
@@ -33,11 +34,12 @@ from ajpbalancer.config._model import (
     StateStore,
     TLSOptions,
 )
-from ajpbalancer.config._parse_state import CheckEndpoint
+from ajpbalancer.config._parse_state import CheckEndpoint, CheckFile
 from ajpbalancer.config._parser import load, parse
 from ajpbalancer.config._summary import summary
 
 __all__ = [
+    "DEFAULT_BACKLOG",
     "HC_METHODS",
     "LBMETHODS",
     "STATUS_FLAGS",
@@ -45,11 +47,13 @@ __all__ = [
     "Balancer",
     "BalancerParams",
     "CheckEndpoint",
+    "CheckFile",
     "ClientLimits",
     "Config",
     "ConfigError",
     "CookieRule",
     "DemoBackend",
+    "EndpointSpec",
     "Frontend",
     "Listen",
     "Location",
@@ -64,6 +68,7 @@ __all__ = [
     "Settings",
     "StateStore",
     "TLSOptions",
+    "endpoint_spec",
     "load",
     "parse",
     "summary",

@@ -236,7 +236,7 @@ class ClientLimits:
     """What one client connection may send and how slowly: Apache's names and defaults.
 
     ``limit_request_body`` 0 is unlimited; Apache 2.4.54+ defaults to 1 GiB.
-    ``max_connections`` (ours) 0 is unlimited.
+    ``max_connections`` (ours) 0 is unlimited; 1000 by default.
     """
 
     limit_request_line: int = 8190
@@ -246,7 +246,7 @@ class ClientLimits:
     header_timeout: ReadTimeout = ReadTimeout(20.0, 40.0, 500)
     body_timeout: ReadTimeout = ReadTimeout(20.0, None, 500)
     keep_alive_timeout: float = 5.0
-    max_connections: int = 0
+    max_connections: int = 1000
 
 
 @dataclass(frozen=True, slots=True)

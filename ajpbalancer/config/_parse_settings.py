@@ -51,12 +51,9 @@ class SettingsParser(ParseState):
                     values["admin"] = self.endpoint(directive, line, word)
                 elif directive.name == "admin_users":
                     users_line = line
-                    values["admin_users"] = v.nonempty("admin_users", word)
+                    values["admin_users"] = self.admin_users(word)
                 elif directive.name == "access_log":
-                    folded = word.lower()
-                    values["access_log"] = (
-                        "off" if folded == "off" else v.nonempty("access_log", word)
-                    )
+                    values["access_log"] = _access_log(word)
                 elif directive.name == "ProxyTimeout":
                     values["proxy_timeout"] = v.seconds("ProxyTimeout", word, low=0, exclusive=True)
                 elif directive.name == "BalancerPersist":
@@ -139,12 +136,40 @@ class SettingsParser(ParseState):
             return None
         return DemoBackend(url, route, self.at(value.line))
 
+    def admin_users(self, word: str) -> str:
+        """The htpasswd file, read now by ``check_admin_users`` (when given): a file that
+        is missing, unreadable, a directory, empty or with a hash the admin listener
+        cannot check is reported here rather than when the proxy starts."""
+        path = v.nonempty("admin_users", word)
+        if self.check_admin_users is not None:
+            message = self.check_admin_users(path)
+            if message is not None:
+                raise v.InvalidValueError(message)
+        return path
+
     @staticmethod
     def workers(word: str) -> int:
-        """``workers = N`` or ``auto`` (one per core)."""
+        """``workers = N`` or ``auto`` (one per core), at most :data:`MAX_WORKERS`."""
         if word.lower() == "auto":
-            return os.cpu_count() or 1
-        return v.integer("workers", word, low=1)
+            return min(os.cpu_count() or 1, v.MAX_WORKERS)
+        return v.integer("workers", word, low=1, high=v.MAX_WORKERS)
+
+
+def _access_log(word: str) -> str:
+    """``-``, ``off`` or a file that can be opened for appending: its directory exists
+    and it is not a directory itself (whether the user may write there is known only
+    when the proxy opens it, perhaps as root)."""
+    if word.lower() == "off":
+        return "off"
+    path = v.nonempty("access_log", word)
+    if path == "-":
+        return path
+    if os.path.isdir(path):
+        raise v.InvalidValueError(f"{path!r} is a directory, not a file")
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        raise v.InvalidValueError(f"cannot create {path!r}: there is no directory {folder!r}")
+    return path
 
 
 def _beyond_loopback(description: str) -> bool:

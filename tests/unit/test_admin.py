@@ -41,7 +41,7 @@ from ajpbalancer.admin._htpasswd import bcrypt_matches, sha_matches
 from ajpbalancer.admin._page import strfsize
 from ajpbalancer.balancer import STATUS_LETTERS, MemberState, Status
 from ajpbalancer.config import parse
-from ajpbalancer.service import ProxyRuntime, ProxyService
+from ajpbalancer.service import ProxyRuntime, ProxyService, StartError
 from tests.unit.proxyharness import Harness, Member, response
 
 CONFIG = """
@@ -1111,7 +1111,7 @@ def test_an_unusable_admin_users_file_stops_the_start(tmp_path: Path) -> None:
     users = tmp_path / "admin.htpasswd"
     users.write_text("alice:$apr1$xyz$0123456789abcdefghijkl\n")
     service = ProxyService(MemoryReactorClock(), parse(service_config(users=str(users)), "lb.ini"))
-    with pytest.raises(AdminUsersError, match="unsupported password hash"):
+    with pytest.raises(StartError, match=r"^lb\.ini: admin_users: .*unsupported password hash"):
         service.privilegedStartService()
 
 
