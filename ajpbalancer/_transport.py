@@ -14,8 +14,19 @@ import socket
 from collections.abc import Iterable
 from typing import Protocol, cast
 
-from twisted.internet.interfaces import IAddress, IPushProducer, ITransport
+from twisted.internet.interfaces import IAddress, ITransport
 from twisted.internet.tcp import Connection
+from twisted.python.failure import Failure
+
+
+class PushProducer(Protocol):
+    """What a transport asks of a streaming producer (Twisted's ``IPushProducer``)."""
+
+    def pauseProducing(self) -> None: ...
+
+    def resumeProducing(self) -> None: ...
+
+    def stopProducing(self) -> None: ...
 
 
 class StreamTransport(Protocol):
@@ -35,9 +46,41 @@ class StreamTransport(Protocol):
 
     def resumeProducing(self) -> None: ...
 
-    def registerProducer(self, producer: IPushProducer, streaming: bool) -> None: ...
+    def registerProducer(self, producer: PushProducer, streaming: bool) -> None: ...
 
     def unregisterProducer(self) -> None: ...
+
+
+class ConnectionProtocol:
+    """What Twisted asks of a protocol, without Twisted's ``Protocol`` base class.
+
+    A transport calls ``makeConnection``, then ``dataReceived`` for each read and
+    ``connectionLost`` once; nothing checks for ``IProtocol``. Written here as a plain
+    class, the proxy's client and member connections (its subclasses) are native classes
+    in the compiled build, where Twisted's base would make them ordinary Python objects.
+    """
+
+    def __init__(self) -> None:
+        self.transport: ITransport | None = None
+        self.connected = 0
+
+    def makeConnection(self, transport: ITransport) -> None:
+        self.connected = 1
+        self.transport = transport
+        self.connectionMade()
+
+    def connectionMade(self) -> None:
+        """The connection is up."""
+
+    def dataReceived(self, data: bytes) -> None:
+        """Bytes read from the connection."""
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        """The connection is gone."""
+
+    def logPrefix(self) -> str:
+        """What Twisted's log says of this connection."""
+        return type(self).__name__
 
 
 def stream(transport: ITransport | None) -> StreamTransport:

@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from enum import Enum
 from typing import Protocol
 
-from twisted.internet.interfaces import IPushProducer
-
+from ajpbalancer._transport import PushProducer
 from ajpbalancer.connection import ClientInfo
 from ajpbalancer.h1 import Request, RequestHead
 
@@ -80,7 +79,7 @@ class Channel(Protocol):
 
     def resume_reading(self, reason: PauseReason) -> None: ...
 
-    def register_producer(self, producer: IPushProducer) -> None:
+    def register_producer(self, producer: PushProducer) -> None:
         """``producer`` is paused while the client does not take the response fast enough."""
         ...
 

@@ -25,16 +25,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from enum import Enum
 
-from twisted.internet.interfaces import (
-    IDelayedCall,
-    IPushProducer,
-    IReactorTime,
-    ISSLTransport,
-)
-from twisted.internet.protocol import Protocol
+from twisted.internet.interfaces import IDelayedCall, IReactorTime, ISSLTransport
 from twisted.python.failure import Failure
 
-from ajpbalancer._transport import Outbox, no_delay, stream
+from ajpbalancer._transport import ConnectionProtocol, Outbox, PushProducer, no_delay, stream
 from ajpbalancer.channel import Answered, Exchange, ExchangeFactory, PauseReason
 from ajpbalancer.config import ClientLimits
 from ajpbalancer.connection import ClientInfo
@@ -95,7 +89,7 @@ _WAIT_IDLE = _Wait.IDLE
 _WAIT_PAUSED = _Wait.PAUSED
 
 
-class FrontendProtocol(Protocol):
+class FrontendProtocol(ConnectionProtocol):
     """One client connection (see the module docstring)."""
 
     def __init__(
@@ -110,6 +104,8 @@ class FrontendProtocol(Protocol):
     ) -> None:
         """``on_answered``: told of each answer given with no exchange (a refusal, a
         timeout, ``OPTIONS *``), for the access log and the metrics."""
+        super().__init__()
+        self.factory: object | None = None
         self._reactor = reactor
         self._exchange_factory = exchange_factory
         self._client_limits = client_limits
@@ -130,12 +126,13 @@ class FrontendProtocol(Protocol):
         self._responding = False
         self._has_body = False
         self._pauses: set[PauseReason] = set()
-        self._producer: IPushProducer | None = None
+        self._producer: PushProducer | None = None
         # Events are handled one list at a time; a response that ends while one is
         # handled leaves the next request for after it (see _handle).
         self._handling = False
         self._cycle_pending = False
         self._timer: IDelayedCall | None = None
+        self._timer_at = 0.0  # when the pending timer fires
         self._last_activity = 0.0
         # RequestReadTimeout bookkeeping: when the head / body began and bytes since then.
         self._head_start: float | None = None
@@ -457,7 +454,7 @@ class FrontendProtocol(Protocol):
             if not self._pauses and self.transport is not None and not self._closed:
                 stream(self.transport).resumeProducing()
 
-    def register_producer(self, producer: IPushProducer) -> None:
+    def register_producer(self, producer: PushProducer) -> None:
         """The exchange's producer is paused while the client's write buffer is full."""
         if self.transport is not None and self._producer is None and not self._closed:
             self._producer = producer
@@ -493,20 +490,23 @@ class FrontendProtocol(Protocol):
         again for the rest): a kept-alive connection then schedules no call per request,
         only one per KeepAliveTimeout or so.
         """
-        timer = self._timer
-        if timer is not None and timer.active():
+        timer = self._timer  # pending: _on_timer and _cancel_timer set it to None
+        if timer is not None:
             if not again:
                 return
             deadline = self._deadline()
-            if deadline is None or timer.getTime() <= deadline[0]:
+            if deadline is None or self._timer_at <= deadline[0]:
                 return
             timer.cancel()
         else:
             deadline = self._deadline()
         self._timer = None
         if deadline is not None:
-            delay = max(deadline[0] - self._reactor.seconds(), 0.0)
-            self._timer = self._reactor.callLater(delay, self._on_timer)
+            at = deadline[0]
+            self._timer_at = at
+            self._timer = self._reactor.callLater(
+                max(at - self._reactor.seconds(), 0.0), self._on_timer
+            )
 
     def _cancel_timer(self) -> None:
         if self._timer is not None and self._timer.active():

@@ -271,8 +271,7 @@ class AJPMemberConnection(MemberProtocol):
         sink = self.sink
         assert sink is not None
         self.sink = None
-        self.idle_since = self._reactor.seconds()
-        self._release(self, not self.closed)
+        self._release(self, not self.closed)  # the pool notes since when it is idle
         sink.member_done()
 
     def _ping_expired(self) -> None:
@@ -334,8 +333,7 @@ class AJPMemberConnection(MemberProtocol):
                 self._codec.start_next_cycle()
             except AJPProtocolError:
                 reusable = False
-        self.idle_since = self._reactor.seconds()
-        self._release(self, reusable)
+        self._release(self, reusable)  # the pool notes since when it is idle
         sink.member_done()
 
     # -- failures -----------------------------------------------------------------------

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.protocol import Protocol
 
-from ajpbalancer._transport import Outbox, no_delay, stream
+from ajpbalancer._transport import ConnectionProtocol, Outbox, no_delay, stream
 from ajpbalancer.members._timer import IdleTimer
 
 if TYPE_CHECKING:
     from ajpbalancer.members._sink import MemberConnection, ResponseSink
 
 
-class MemberProtocol(Protocol, ABC):
+class MemberProtocol(ConnectionProtocol):
     """A pooled connection to a member; subclasses speak the protocol."""
 
     def __init__(
@@ -27,6 +25,7 @@ class MemberProtocol(Protocol, ABC):
         lost: Callable[[MemberConnection], None],
         outbox: Outbox,
     ) -> None:
+        super().__init__()
         self._reactor = reactor
         self._release = release
         self._lost = lost
@@ -61,13 +60,13 @@ class MemberProtocol(Protocol, ABC):
         finally:
             outbox.release()
 
-    @abstractmethod
     def _data_received(self, data: bytes) -> None:
         """Bytes from the member while a request is outstanding (the outbox is held)."""
+        raise AssertionError(f"{type(self).__name__} defines _data_received")
 
-    @abstractmethod
     def _timed_out(self) -> None:
         """The member was silent for ``timeout``: fail the request as the protocol says."""
+        raise AssertionError(f"{type(self).__name__} defines _timed_out")
 
     def pause_response(self) -> None:
         """The client reads slowly: stop reading from the member."""

@@ -17,9 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from twisted.internet.interfaces import IPushProducer, IReactorTime
+from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
-from zope.interface import implementer
 
 from ajpbalancer._transport import Outbox, stream
 from ajpbalancer.h1 import (
@@ -45,7 +44,6 @@ _BODY_CHUNKED = BodyMode.CHUNKED
 _BODY_NONE = BodyMode.NONE
 
 
-@implementer(IPushProducer)
 class _RequestBodyProducer:
     """Registered with the member transport: its backpressure pauses the client's body."""
 
@@ -253,8 +251,7 @@ class HTTPMemberConnection(MemberProtocol):
         reusable = self._keep_alive and self._request_done and not rest and not self.closed
         if not self._request_done:
             self._unregister_producer()
-        self.idle_since = self._reactor.seconds()
-        self._release(self, reusable)
+        self._release(self, reusable)  # the pool notes since when it is idle
         sink.member_done()
 
     def _fail(self, error: MemberError) -> None:

@@ -119,12 +119,13 @@ class Pool:
     # -- internals ----------------------------------------------------------------------
 
     def _take_idle(self) -> MemberConnection | None:
-        now = self._reactor.seconds()
+        ttl = self.ttl
+        now = self._reactor.seconds() if ttl is not None else 0.0
         while self.idle:
             conn = self.idle.pop()
             if conn.closed:
                 continue
-            if self.ttl is not None and now - conn.idle_since > self.ttl:
+            if ttl is not None and now - conn.idle_since > ttl:
                 conn.close()
                 continue
             return conn

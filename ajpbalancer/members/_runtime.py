@@ -20,7 +20,7 @@ from twisted.internet.endpoints import (
     wrapClientTLS,
 )
 from twisted.internet.interfaces import IAddress, IStreamClientEndpoint
-from twisted.internet.protocol import Factory
+from twisted.internet.protocol import Factory, Protocol
 
 from ajpbalancer._transport import Outbox
 from ajpbalancer.balancer import MemberState
@@ -166,5 +166,6 @@ class _OneConnection(Factory):
     def __init__(self, protocol: AJPMemberConnection | HTTPMemberConnection) -> None:
         self._protocol = protocol
 
-    def buildProtocol(self, addr: IAddress | None) -> AJPMemberConnection | HTTPMemberConnection:
-        return self._protocol
+    def buildProtocol(self, addr: IAddress | None) -> Protocol:
+        # A ConnectionProtocol: Twisted asks of it only what it has (see _transport).
+        return cast(Protocol, self._protocol)

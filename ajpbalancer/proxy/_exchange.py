@@ -16,9 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
-from zope.interface import implementer
 
 from ajpbalancer._transport import Outbox
 from ajpbalancer.balancer import post_request
@@ -89,7 +88,6 @@ class FrontendContext:
             )
 
 
-@implementer(IPushProducer)
 class ProxyExchange:
     """See the module docstring."""
 
@@ -163,9 +161,9 @@ class ProxyExchange:
         state = member.lb
         if not state.usable:
             state.retry_member(self._ctx.reactor.seconds())  # clears E once retry passed
-        if not state.usable:
-            self._error(503, f"member {member.name} is in error state")
-            return
+            if not state.usable:
+                self._error(503, f"member {member.name} is in error state")
+                return
         state.request_started()
         self._go(member, self._request)
 
@@ -199,7 +197,8 @@ class ProxyExchange:
     def _go(self, member: MemberRuntime, request: OutgoingRequest) -> None:
         """Send ``request`` to ``member`` (whose busy count the caller raised)."""
         self._member = member
-        self._member_started = self._ctx.reactor.seconds()
+        if self._ctx.observer is not None:  # only the metrics need when the member began
+            self._member_started = self._ctx.reactor.seconds()
         try:
             self._payload = member.prepare(request, self._ctx.frontend, self._ctx.server_name)
         except HTTPProtocolError as e:
@@ -337,7 +336,7 @@ class ProxyExchange:
     def resume_request_body(self) -> None:
         self._channel.resume_reading(_PAUSE_BACKPRESSURE)
 
-    # -- IPushProducer for the client transport -----------------------------------------
+    # -- the client transport's producer (Twisted's IPushProducer) --------------------
 
     def pauseProducing(self) -> None:
         if self._conn is not None:

@@ -14,7 +14,7 @@ import os
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, gatherResults, succeed
@@ -31,12 +31,8 @@ from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 
-<<<<<<< HEAD
 from ajpbalancer._build import version_line
-from ajpbalancer.config import Config, ConfigError
-=======
 from ajpbalancer.config import Config, ConfigError, Listen, endpoint_spec
->>>>>>> main
 from ajpbalancer.demo import demo_service
 from ajpbalancer.frontend import ConnectionGate, FrontendProtocol, frontend_endpoint
 from ajpbalancer.proxy import AccessLog, ExchangeObserver, FrontendContext
@@ -99,7 +95,8 @@ class FrontendFactory(Factory):
         self.connections.add(proto)
         if self.heap is not None:
             self.heap.opened()
-        return proto
+        # A ConnectionProtocol: Twisted asks of it only what it has (see _transport).
+        return cast(Protocol, proto)
 
     def _closed(self, proto: FrontendProtocol) -> None:
         self.connections.discard(proto)
@@ -255,15 +252,9 @@ class ProxyService(MultiService):
         self.runstate: RuntimeState | None = None
 
     def privilegedStartService(self) -> None:
-<<<<<<< HEAD
-        log.info("{version}", version=version_line())
-        # Files and sockets are opened here, before twistd drops privileges.
-        target = self.config.settings.access_log
-        access_log_target: str | int = target
-=======
         """Open files and sockets, before twistd drops privileges; what cannot be opened
         raises :class:`StartError`, one line saying which and why."""
->>>>>>> main
+        log.info("{version}", version=version_line())
         if self.worker is not None:
             self.access_log = self.worker.access_log
         else:
