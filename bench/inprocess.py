@@ -11,6 +11,11 @@ difference between the member protocols' code.
 
     python -m bench.inprocess                   # CPU µs per request, median of 5 rounds
     python -m bench.inprocess --instructions    # instructions per request (callgrind)
+    python -m bench.inprocess --source ...      # the checkout's source, not the installed build
+
+It measures the installed package (the native build when ``pip install .`` could build
+one) and says which build it measured; ``--source`` measures the checkout as it is (pure
+Python, unless modules were compiled in place).
 
 ``--instructions`` runs the loop under ``valgrind --tool=callgrind`` twice (N and 3N
 requests) and prints the difference divided by 2N: start-up and imports cancel out, and
@@ -31,9 +36,31 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # run as ``python bench/inprocess.py``
-    sys.path.insert(0, str(REPO_ROOT))
+SOURCE = "--source" in sys.argv or os.environ.get("AJPB_BENCH_SOURCE") == "1"
+"""Measure the checkout's source instead of the installed package."""
 
+
+def _import_ajpbalancer() -> None:
+    """Import the installed ajpbalancer (the native build, when one was built), unless
+    ``--source`` asks for the checkout; the checkout stays where the harness is found."""
+    here = {str(REPO_ROOT), "", str(REPO_ROOT / "bench"), os.getcwd()}
+    if not SOURCE and "ajpbalancer" not in sys.modules:  # (the tests import it first)
+        saved = sys.path[:]
+        sys.path[:] = [p for p in sys.path if p not in here]
+        try:
+            import ajpbalancer.ajp  # noqa: F401, PLC0415
+        except ImportError:
+            pass  # not installed: the checkout's source is measured
+        finally:
+            sys.path[:] = saved
+    if str(REPO_ROOT) not in sys.path:  # run as ``python bench/inprocess.py``
+        sys.path.insert(0, str(REPO_ROOT))
+
+
+_import_ajpbalancer()
+
+import ajpbalancer  # noqa: E402
+from ajpbalancer._build import build  # noqa: E402
 from ajpbalancer.ajp import (  # noqa: E402
     ClientConnection,
     EndResponse,
@@ -171,6 +198,7 @@ def _callgrind(path: str, size: int, count: int) -> int:
             __file__,
             "--one",
             f"{path}:{size}:{count}",
+            *(["--source"] if SOURCE else []),
         ],
         capture_output=True,
         text=True,
@@ -209,12 +237,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--instructions", action="store_true", help="count with callgrind")
     parser.add_argument("--requests", type=int, default=None, help="requests per round")
     parser.add_argument("--rounds", type=int, default=5, help="rounds (median shown)")
+    parser.add_argument(
+        "--source", action="store_true", help="measure the checkout, not the installed package"
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)  # PATH:SIZE:COUNT, for callgrind
     args = parser.parse_args(argv)
     if args.one:
         path, size, count = args.one.split(":")
         run(path, int(size), int(count))
         return
+    where = Path(ajpbalancer.__file__).parent
+    print(f"measuring the {build()} build of ajpbalancer in {where}")
     if args.instructions:
         print(instruction_table(args.requests or 300))
     else:

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from ajpbalancer.balancer import MemberState, Status, select_member
+from ajpbalancer.balancer import MemberState, Status
 from ajpbalancer.config import URL, Balancer, BalancerParams, Location, Member, MemberParams, Scheme
 from ajpbalancer.members import MemberRuntime
 from ajpbalancer.proxy import BalancerRuntime
