@@ -2,14 +2,15 @@
 
 :func:`snapshot` copies what balancer-manager shows (per balancer: lbmethod, stickysession,
 nofailover, maxattempts, timeout; per member: URL, route, redirect, factor, set, status,
-elected, busy, load, bytes to and from, errors, pool and health check) out of the live
-state into frozen views, so that the HTML page and the JSON document show the same data.
+elected, busy, load, bytes to and from, errors, pool and health check, and in the JSON
+the member's tunnels) out of the live state into frozen views, so that the HTML page and
+the JSON document show the same data.
 The JSON document is :func:`as_json` of the snapshot; its schema is in the README.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -67,6 +68,24 @@ class PoolView:
 
 
 @dataclass(frozen=True, slots=True)
+class TunnelView:
+    """A member's tunnels (requests that switched protocols): ``open`` now, ``opened``
+    in all, and the bytes through them to the member (``sent``) and from it
+    (``received``), summed over the worker processes."""
+
+    open: int = 0
+    opened: int = 0
+    sent: int = 0
+    received: int = 0
+
+
+NO_TUNNELS = TunnelView()
+
+Tunnels = Mapping[tuple[str, str], TunnelView]
+"""Tunnel counts by (balancer name, ``""`` for a direct target; member name)."""
+
+
+@dataclass(frozen=True, slots=True)
 class MemberView:
     """One member as balancer-manager shows it (``transferred`` is To, ``read`` From)."""
 
@@ -90,6 +109,7 @@ class MemberView:
     retry: float
     pool: PoolView
     health_check: HealthView | None
+    tunnels: TunnelView = NO_TUNNELS
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +147,11 @@ class Snapshot:
         return next((b for b in self.balancers if b.name == name), None)
 
 
-def member_view(member: RunningMember, checker: RunningHealthCheck | None = None) -> MemberView:
+def member_view(
+    member: RunningMember,
+    checker: RunningHealthCheck | None = None,
+    tunnels: TunnelView = NO_TUNNELS,
+) -> MemberView:
     """``member`` as balancer-manager shows it; ``checker`` is its health checker if any."""
     state = member.lb
     params = member.params
@@ -164,13 +188,17 @@ def member_view(member: RunningMember, checker: RunningHealthCheck | None = None
         retry=state.retry,
         pool=PoolView(open=member.pool.open, idle=len(member.pool.idle)),
         health_check=health,
+        tunnels=tunnels,
     )
 
 
 def balancer_view(
-    balancer: RunningBalancer, checker: Callable[[RunningMember], RunningHealthCheck | None]
+    balancer: RunningBalancer,
+    checker: Callable[[RunningMember], RunningHealthCheck | None],
+    tunnels: Tunnels | None = None,
 ) -> BalancerView:
     params = balancer.params
+    counts = {} if tunnels is None else tunnels
     return BalancerView(
         name=balancer.name,
         nonce=balancer.nonce,
@@ -183,12 +211,16 @@ def balancer_view(
         failonstatus=tuple(sorted(params.failonstatus)),
         failontimeout=params.failontimeout,
         forcerecovery=params.forcerecovery,
-        members=tuple(member_view(m, checker(m)) for m in balancer.members),
+        members=tuple(
+            member_view(m, checker(m), counts.get((balancer.name, m.name), NO_TUNNELS))
+            for m in balancer.members
+        ),
     )
 
 
-def snapshot(runtime: RunningProxy | None, now: float) -> Snapshot:
-    """Everything balancer-manager shows, as of ``now``; empty before the proxy started."""
+def snapshot(runtime: RunningProxy | None, now: float, tunnels: Tunnels | None = None) -> Snapshot:
+    """Everything balancer-manager shows, as of ``now``; empty before the proxy started.
+    ``tunnels``: the members' tunnel counts (from the metrics), if known."""
     if runtime is None:
         return Snapshot(__version__, now, (), ())
     by_member = {id(c.member): c for c in runtime.health_checkers}
@@ -199,8 +231,11 @@ def snapshot(runtime: RunningProxy | None, now: float) -> Snapshot:
     return Snapshot(
         version=__version__,
         time=now,
-        balancers=tuple(balancer_view(b, checker) for b in runtime.balancers.values()),
-        workers=tuple(member_view(m, checker(m)) for m in runtime.direct_members),
+        balancers=tuple(balancer_view(b, checker, tunnels) for b in runtime.balancers.values()),
+        workers=tuple(
+            member_view(m, checker(m), (tunnels or {}).get(("", m.name), NO_TUNNELS))
+            for m in runtime.direct_members
+        ),
     )
 
 

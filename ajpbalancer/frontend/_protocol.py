@@ -18,6 +18,10 @@ close once an answer began) and ``KeepAliveTimeout`` between requests. A doubtfu
 is refused as soon as its first bad byte arrives, and body bytes that arrived with the
 head are checked before any exchange exists, so a request refused for its framing or
 size reaches no member at all.
+
+After a ``101 Switching Protocols`` (:meth:`FrontendProtocol.switch_protocols`) the
+connection carries no more HTTP: its timers stop, and what the client sends goes to the
+tunnel's end (:class:`~ajpbalancer.tunnel.SwitchedConnection`).
 """
 
 from __future__ import annotations
@@ -25,14 +29,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from enum import Enum
 
+from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import (
     IDelayedCall,
+    IHalfCloseableProtocol,
     IPushProducer,
     IReactorTime,
     ISSLTransport,
 )
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
+from zope.interface import alsoProvides
 
 from ajpbalancer._transport import Outbox, no_delay, stream
 from ajpbalancer.channel import Exchange, ExchangeFactory, PauseReason
@@ -53,8 +60,10 @@ from ajpbalancer.h1 import (
     RequestHead,
     SendState,
     ServerConnection,
+    Switched,
 )
 from ajpbalancer.headers import http_date
+from ajpbalancer.tunnel import SwitchedConnection, TunnelEnd, can_half_close
 
 MAX_DISCARD = 1 << 20
 DISCARD_SECONDS = 5.0
@@ -120,7 +129,8 @@ class FrontendProtocol(Protocol):
         )
         self._on_close = on_close
         self._outbox = outbox if outbox is not None else Outbox()
-        self._closed = False
+        self._closed = False  # no more HTTP: the connection closed, or switched protocols
+        self._switched: SwitchedConnection | None = None
         self._exchange: Exchange | None = None
         self._head: RequestHead | None = None
         self._responding = False
@@ -173,6 +183,8 @@ class FrontendProtocol(Protocol):
 
     def _received(self, data: bytes) -> None:
         if self._closed:
+            if self._switched is not None:
+                self._switched.received(data)
             return
         h1 = self._h1
         now = self._last_activity = self._reactor.seconds()
@@ -205,8 +217,18 @@ class FrontendProtocol(Protocol):
         exchange, self._exchange = self._exchange, None
         if exchange is not None and self._responding:
             exchange.client_gone()
+        if self._switched is not None:
+            self._switched.connection_lost(reason is None or bool(reason.check(ConnectionDone)))
         if self._on_close is not None:
             self._on_close(self)
+
+    def readConnectionLost(self) -> None:
+        """The client half-closed a switched connection (IHalfCloseableProtocol)."""
+        if self._switched is not None:
+            self._switched.read_lost()
+
+    def writeConnectionLost(self) -> None:
+        return None
 
     # -- requests ----------------------------------------------------------------------
 
@@ -385,6 +407,30 @@ class FrontendProtocol(Protocol):
             self._handle(events)
         if not self._closed and not self._h1.wants_data:
             self.pause_reading(_PAUSE_PIPELINE)
+
+    def switch_protocols(self, reason: bytes, headers: Fields) -> TunnelEnd | None:
+        """Send ``101 Switching Protocols`` with ``headers`` and leave HTTP: the
+        connection is then a tunnel end (None if the client is gone). The request's
+        head stays, so a draining worker counts the connection as busy."""
+        transport = self.transport
+        if self._closed or transport is None:
+            return None
+        h1 = self._h1
+        self._outbox.write(transport, h1.send_informational(101, headers, reason))
+        events = h1.next_events()
+        early = events[0].data if events and isinstance(events[0], Switched) else b""
+        self._closed = True
+        self._cancel_timer()
+        self._exchange = None
+        self._responding = False
+        if self._pauses:  # a pipelined read-ahead pause: the tunnel reads what follows
+            self._pauses.clear()
+            stream(transport).resumeProducing()
+        half_close = can_half_close(transport)
+        if half_close:
+            alsoProvides(self, IHalfCloseableProtocol)  # a FIN becomes readConnectionLost
+        self._switched = SwitchedConnection(transport, self._outbox, early, half_close=half_close)
+        return self._switched
 
     def abort(self) -> None:
         """The response cannot be completed: the client must not mistake it for whole."""

@@ -47,10 +47,7 @@ class MemberProtocol(Protocol, ABC):
     def dataReceived(self, data: bytes) -> None:
         sink = self.sink
         if sink is None:
-            # Bytes from a member with no request outstanding: it is out of step (unless
-            # the connection is closing after hang_up, whose caller wants no more).
-            if not self._hung_up:
-                self._discard()
+            self._unsolicited(data)
             return
         # What this read makes the exchange write (to the client, and to this or another
         # member) leaves as one send per connection (see Outbox).
@@ -60,6 +57,12 @@ class MemberProtocol(Protocol, ABC):
             self._data_received(data)
         finally:
             outbox.release()
+
+    def _unsolicited(self, data: bytes) -> None:
+        """Bytes from a member with no request outstanding: it is out of step (unless
+        the connection is closing after hang_up, whose caller wants no more)."""
+        if not self._hung_up:
+            self._discard()
 
     @abstractmethod
     def _data_received(self, data: bytes) -> None:

@@ -8,6 +8,11 @@ connection when the client reads slowly. The connection goes back to its pool on
 the response ended cleanly, the whole request was sent, and nothing extra arrived;
 any error discards it.
 
+A request that asks to switch protocols (an :class:`UpgradeRequest`) may be answered
+``101``: its ``Upgrade`` must name protocols the request offered (else 502, as Apache
+answers), and the connection then leaves HTTP for good: it is handed to the sink as a
+tunnel end (:class:`~ajpbalancer.tunnel.SwitchedConnection`), never to return to its pool.
+
 A health check (:mod:`._health`) sends its probe over a connection of its own with
 :meth:`HTTPMemberConnection.send_probe`.
 """
@@ -17,9 +22,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from twisted.internet.interfaces import IPushProducer, IReactorTime
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer, IReactorTime
 from twisted.python.failure import Failure
-from zope.interface import implementer
+from zope.interface import alsoProvides, implementer
 
 from ajpbalancer._transport import Outbox, stream
 from ajpbalancer.h1 import (
@@ -27,6 +33,7 @@ from ajpbalancer.h1 import (
     BodyMode,
     BodyReader,
     CloseDelimitedReader,
+    Headers,
     HTTPProtocolError,
     find_head_end,
     header_values,
@@ -35,6 +42,8 @@ from ajpbalancer.h1 import (
 )
 from ajpbalancer.members._base import MemberProtocol
 from ajpbalancer.members._errors import FailureKind, MemberError
+from ajpbalancer.members._request import UpgradeRequest
+from ajpbalancer.tunnel import SwitchedConnection, can_half_close
 
 if TYPE_CHECKING:
     from ajpbalancer.members._sink import MemberConnection, MemberRequest, ResponseSink
@@ -88,6 +97,8 @@ class HTTPMemberConnection(MemberProtocol):
         self._body_sent = False
         self._producer_registered = False
         self._probing = False  # a health probe's connection: it serves nothing else
+        self._upgrade: bytes | None = None  # the protocols the request offers to switch to
+        self._switched: SwitchedConnection | None = None  # after a 101: the tunnel end
 
     # -- Twisted callbacks -------------------------------------------------------------
 
@@ -126,6 +137,11 @@ class HTTPMemberConnection(MemberProtocol):
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.closed = True
         self._timer.cancel()
+        switched = self._switched
+        if switched is not None:
+            switched.connection_lost(reason is None or reason.check(ConnectionDone) is not None)
+            self._lost(self)
+            return
         sink = self.sink
         if sink is not None:
             if self._head_seen and isinstance(self._reader, CloseDelimitedReader):
@@ -151,8 +167,12 @@ class HTTPMemberConnection(MemberProtocol):
     ) -> None:
         """Write a request head; then ``write_body``/``end_body`` unless ``body`` is NONE."""
         assert self.transport is not None
+        upgrade = None
         if not isinstance(request, bytes):
-            raise TypeError(f"an HTTP member is sent an HTTP/1.1 head, not {request!r}")
+            if not isinstance(request, UpgradeRequest):
+                raise TypeError(f"an HTTP member is sent an HTTP/1.1 head, not {request!r}")
+            upgrade, request = request.upgrade, request.head
+        self._upgrade = upgrade
         self.sink = sink
         self.requests += 1
         self._method = method
@@ -221,7 +241,8 @@ class HTTPMemberConnection(MemberProtocol):
             self._buf = self._buf[end:]
             if head.status < 200 and not self._probing:
                 if head.status == 101:
-                    raise HTTPProtocolError("member switched protocols unasked", 502)
+                    self._switch(head.reason, head.headers)
+                    return False
                 continue  # interim responses (100, 102, 103) are not forwarded
             break
         lnames = [name.lower() for name, _ in head.headers]
@@ -237,6 +258,53 @@ class HTTPMemberConnection(MemberProtocol):
         assert self.sink is not None
         self.sink.member_response(head.status, head.reason, head.headers, length)
         return self.sink is not None
+
+    def _switch(self, reason: bytes, headers: Headers) -> None:
+        """A ``101``: check its ``Upgrade`` (HTTPProtocolError if wrong), then hand the
+        connection to the sink as a tunnel end, with what followed the head."""
+        offered = self._upgrade
+        if offered is None:
+            raise HTTPProtocolError("member switched protocols unasked", 502)
+        chosen = b", ".join(header_values(headers, b"upgrade"))
+        if not chosen or not _offered(chosen, offered):
+            shown, expected = (chosen or b"n/a").decode("latin-1"), offered.decode("latin-1")
+            raise HTTPProtocolError(
+                f"unexpected Upgrade: {shown} (expecting {expected})",
+                502,
+            )
+        assert self.transport is not None and self.sink is not None
+        self._timer.cancel()  # the tunnel times its idleness itself
+        if self._request_done:
+            self._unregister_producer()
+        half_close = can_half_close(self.transport)
+        if half_close:
+            alsoProvides(self, IHalfCloseableProtocol)  # a FIN becomes readConnectionLost
+        early, self._buf = self._buf, b""
+        end = self._switched = SwitchedConnection(
+            self.transport, self._outbox, early, half_close=half_close
+        )
+        sink, self.sink = self.sink, None
+        sink.member_switched(reason, headers, end)
+
+    def _unsolicited(self, data: bytes) -> None:
+        switched = self._switched
+        if switched is None:
+            super()._unsolicited(data)
+            return
+        outbox = self._outbox
+        outbox.hold()  # what this read makes the tunnel write leaves as one send
+        try:
+            switched.received(data)
+        finally:
+            outbox.release()
+
+    def readConnectionLost(self) -> None:
+        """The member half-closed a switched connection (IHalfCloseableProtocol)."""
+        if self._switched is not None:
+            self._switched.read_lost()
+
+    def writeConnectionLost(self) -> None:
+        return None
 
     def _response_complete(self, rest: bytes) -> None:
         sink = self.sink
@@ -284,3 +352,10 @@ class HTTPMemberConnection(MemberProtocol):
                 response_started=self._head_seen,
             )
         )
+
+
+def _offered(chosen: bytes, offered: bytes) -> bool:
+    """Whether every protocol of a ``101``'s ``Upgrade`` is one the request offered
+    (compared without regard to case, as Apache compares them)."""
+    wanted = {t.strip(b" \t").lower() for t in offered.split(b",")}
+    return all(t.strip(b" \t").lower() in wanted for t in chosen.split(b","))

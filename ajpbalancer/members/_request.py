@@ -33,6 +33,15 @@ class OutgoingRequest:
         return self.path if self.query is None else self.path + b"?" + self.query
 
 
+@dataclass(frozen=True, slots=True)
+class UpgradeRequest:
+    """An HTTP/1.1 request head that asks the member to switch to ``upgrade`` (the
+    client's ``Upgrade`` field, forwarded as Apache forwards it)."""
+
+    head: bytes
+    upgrade: bytes
+
+
 def http_head(
     req: OutgoingRequest,
     *,
@@ -40,8 +49,11 @@ def http_head(
     preserve_host: bool,
     add_forwarded: bool,
     server_name: bytes,
+    upgrade: bytes | None = None,
 ) -> bytes:
-    """The HTTP/1.1 request head for an HTTP member (see :mod:`ajpbalancer.headers`)."""
+    """The HTTP/1.1 request head for an HTTP member (see :mod:`ajpbalancer.headers`);
+    with ``upgrade``, ``Connection: Upgrade`` and ``Upgrade`` end it, as mod_proxy_http
+    ends the head of a request it lets switch protocols."""
     headers = request_headers(
         req.head.headers,
         member_host=member_host,
@@ -52,6 +64,8 @@ def http_head(
         body_length=None if req.chunked else req.length,
         chunked=req.chunked,
     )
+    if upgrade is not None:
+        headers = [*headers, (b"Connection", b"Upgrade"), (b"Upgrade", upgrade)]
     return serialize_request_head(req.head.method, req.target, headers)
 
 

@@ -9,6 +9,14 @@ broken or malformed answer, and a closed connection once the response has begun.
 request that failed on a reused keep-alive connection before anything of its body was
 sent is tried once more on a fresh connection (the member may have closed the idle
 connection as we reused it); a request whose body was sent is never resent.
+
+A request that asks to switch protocols (HTTP/1.1, ``Connection: Upgrade``) to a
+member whose ``upgrade=`` allows one of them goes with its ``Upgrade`` field, as
+mod_proxy_http sends it (to an ``ajp://`` member's ``upgradeurl``). Its answer is an
+ordinary response, unless the member answers ``101``: then, once the request's body
+ended, the ``101`` goes to the client and the two connections become a :class:`Tunnel`.
+The exchange lasts as long as the tunnel: the member stays busy, and the access log line
+(status 101, the bytes both ways, the duration) is written when the tunnel closes.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from ajpbalancer.balancer import post_request
 from ajpbalancer.channel import Channel, PauseReason
 from ajpbalancer.config import Frontend, Scheme
 from ajpbalancer.errors import AJPBalancerError
-from ajpbalancer.h1 import BodyMode, Headers, HTTPProtocolError, Request
+from ajpbalancer.h1 import BodyMode, Headers, HTTPProtocolError, Request, header_values
 from ajpbalancer.headers import http_date, response_fields
 from ajpbalancer.members import (
     FailureKind,
@@ -37,9 +45,11 @@ from ajpbalancer.members import (
 )
 from ajpbalancer.proxy._accesslog import AccessLog
 from ajpbalancer.proxy._balancers import BalancerRuntime
-from ajpbalancer.proxy._observer import ExchangeObserver
+from ajpbalancer.proxy._observer import ExchangeObserver, TunnelMeter
+from ajpbalancer.proxy._tunnel import Tunnel
 from ajpbalancer.rewrite import ReverseMap, request_base
 from ajpbalancer.routing import Router, RoutingError, split_target
+from ajpbalancer.tunnel import TunnelEnd
 
 log = Logger()
 
@@ -79,6 +89,12 @@ class FrontendContext:
 class ProxyExchange:
     """See the module docstring."""
 
+    # Set only for a request that asks to switch protocols (nothing to store otherwise).
+    _offer: bytes | None = None  # its Upgrade field
+    _upgrade: bytes | None = None  # the same, once the member chosen may switch to it
+    _pending_switch: tuple[bytes, Headers, TunnelEnd] | None = None  # a 101 before the body ended
+    tunnel: Tunnel | None = None
+
     def __init__(
         self,
         ctx: FrontendContext,
@@ -112,6 +128,8 @@ class ProxyExchange:
         self._sent_bytes = 0
         self._started = ctx.reactor.seconds()
         self._member_started = self._started
+        if request.upgrade is not None:
+            self._offer = request.upgrade
         ctx.in_flight.add(self)
         self._start()
 
@@ -183,8 +201,18 @@ class ProxyExchange:
         """Send ``request`` to ``member`` (whose busy count the caller raised)."""
         self._member = member
         self._member_started = self._ctx.reactor.seconds()
+        offer = self._offer
         try:
-            self._payload = member.prepare(request, self._ctx.frontend, self._ctx.server_name)
+            if offer is None:
+                self._payload = member.prepare(request, self._ctx.frontend, self._ctx.server_name)
+            elif member.can_upgrade(offer):
+                self._upgrade = offer
+                self._payload = member.prepare_upgrade(
+                    request, self._ctx.frontend, self._ctx.server_name, offer
+                )
+            else:  # this member may not switch: an ordinary request, without Upgrade
+                self._upgrade = None
+                self._payload = member.prepare(request, self._ctx.frontend, self._ctx.server_name)
         except HTTPProtocolError as e:
             self._error(e.status, e.message)
             return
@@ -197,13 +225,16 @@ class ProxyExchange:
         assert self._member is not None
         if not self._body_done:
             self._channel.pause_reading(_PAUSE_MEMBER)
-        self._cancel = self._member.pool.acquire(self._connected, self._not_connected, fresh=fresh)
+        member = self._member
+        pool = member.pool if self._upgrade is None else member.upgrade_pool
+        self._cancel = pool.acquire(self._connected, self._not_connected, fresh=fresh)
 
     def _connected(self, conn: MemberConnection, reused: bool) -> None:
         self._cancel = None
         if self._finished:
-            assert self._member is not None
-            self._member.pool.release(conn, True)
+            member = self._member
+            assert member is not None
+            (member.pool if self._upgrade is None else member.upgrade_pool).release(conn, True)
             return
         self._conn = conn
         self._reused = reused
@@ -248,10 +279,17 @@ class ProxyExchange:
         self._body_done = True
         if self._conn is not None and self._has_body:
             self._conn.end_body()
+        pending = self._pending_switch
+        if pending is not None:
+            self._pending_switch = None
+            self._switch(*pending)
 
     def client_gone(self) -> None:
         if self._finished:
             return
+        if self._pending_switch is not None:  # the 101 never reached the client
+            self._pending_switch = None
+            self._status = 0
         if self._wait_call is not None and self._wait_call.active():
             self._wait_call.cancel()
         if self._cancel is not None:
@@ -288,6 +326,12 @@ class ProxyExchange:
         if reverse is not None:
             base = self._base()
             out = [(name, reverse.header(name, value, base)) for name, value in out]
+        if self._upgrade is not None:
+            # Another answer to an upgrade (426, say) keeps an Upgrade the member may
+            # switch to, as mod_proxy_http passes it back.
+            chosen = b", ".join(header_values(headers, b"upgrade"))
+            if chosen and member is not None and member.can_upgrade(chosen):
+                out += ((b"Connection", b"Upgrade"), (b"Upgrade", chosen))
         self._channel.start_response(status, reason, out, length)
         self._channel.register_producer(self)
 
@@ -305,6 +349,74 @@ class ProxyExchange:
     def member_failed(self, error: MemberError) -> None:
         self._conn = None
         self._fail(error)
+
+    def member_switched(self, reason: bytes, headers: Headers, end: TunnelEnd) -> None:
+        """The member answered ``101``: its fields go to the client as a response's
+        would (``ProxyPassReverse`` too) plus ``Connection: Upgrade`` and its
+        ``Upgrade``; then the tunnel, at once or once the request's body has ended."""
+        self._status = 101
+        out, _ = response_fields(headers)
+        reverse = self._ctx.reverse
+        if reverse is not None:
+            base = self._base()
+            out = [(name, reverse.header(name, value, base)) for name, value in out]
+        out += (
+            (b"Connection", b"Upgrade"),
+            (b"Upgrade", b", ".join(header_values(headers, b"upgrade"))),
+        )
+        if not self._body_done:
+            end.pause_reading()
+            self._pending_switch = (reason, out, end)
+            return
+        self._switch(reason, out, end)
+
+    def _switch(self, reason: bytes, fields: Headers, end: TunnelEnd) -> None:
+        member = self._member
+        assert member is not None
+        self._conn = None
+        client = self._channel.switch_protocols(reason, fields)
+        if client is None:
+            end.abort()
+            self._status = 0
+            self._finish(499)
+            return
+        end.resume_reading()
+        ctx = self._ctx
+        idle = ctx.frontend.websocket_idle_timeout
+        meter: TunnelMeter | None = None
+        if ctx.observer is not None:
+            self._observe(ctx.observer, 101)  # the request: answered 101 after this long
+            balancer = self._balancer
+            meter = ctx.observer.tunnel_opened(
+                None if balancer is None else balancer.name, member.name
+            )
+        self.tunnel = Tunnel(
+            ctx.reactor,
+            client,
+            end,
+            idle_timeout=(member.timeout if idle is None else idle) or None,
+            linger=member.timeout,
+            closed=self._tunnel_closed,
+            meter=meter,
+        )
+
+    def _tunnel_closed(self, tunnel: Tunnel) -> None:
+        """Both ends are gone: the member is no longer busy; the access log line."""
+        self._finished = True
+        self._ctx.in_flight.discard(self)
+        member = self._member
+        assert member is not None
+        member.lb.request_done()
+        access_log = self._ctx.access_log
+        if access_log is not None:
+            access_log.log(
+                self._channel.client_info().ip,
+                self._head,
+                101,
+                tunnel.to_client,
+                member.name,
+                tunnel=(tunnel.to_member, tunnel.to_client, tunnel.seconds),
+            )
 
     def pause_request_body(self) -> None:
         # A reason of its own: _connected lifting the MEMBER pause must not lift this one.
