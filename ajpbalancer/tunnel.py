@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from twisted.internet.interfaces import IPushProducer, ITransport
+from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer, ITransport
+from zope.interface import alsoProvides
 
 from ajpbalancer._transport import Outbox, stream
 
@@ -85,6 +86,21 @@ class TunnelEnd(Protocol):
 def can_half_close(transport: ITransport | None) -> bool:
     """Whether ``transport`` can shut down its writing side alone (plain TCP, UNIX)."""
     return callable(getattr(transport, "loseWriteConnection", None))
+
+
+def hear_half_close(protocol: object, transport: ITransport) -> None:
+    """From now on ``protocol`` hears its peer's FIN as ``readConnectionLost``, the
+    connection staying open for writing: it provides ``IHalfCloseableProtocol``, and so
+    does the wrapper the transport reports to when there is one (a client endpoint's,
+    which copied the interfaces of ``protocol`` when it connected)."""
+    alsoProvides(protocol, IHalfCloseableProtocol)
+    outer = getattr(transport, "protocol", None)
+    if (
+        outer is not None
+        and outer is not protocol
+        and callable(getattr(outer, "readConnectionLost", None))
+    ):
+        alsoProvides(outer, IHalfCloseableProtocol)
 
 
 class SwitchedConnection:

@@ -32,14 +32,12 @@ from enum import Enum
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import (
     IDelayedCall,
-    IHalfCloseableProtocol,
     IPushProducer,
     IReactorTime,
     ISSLTransport,
 )
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
-from zope.interface import alsoProvides
 
 from ajpbalancer._transport import Outbox, no_delay, stream
 from ajpbalancer.channel import Exchange, ExchangeFactory, PauseReason
@@ -63,7 +61,7 @@ from ajpbalancer.h1 import (
     Switched,
 )
 from ajpbalancer.headers import http_date
-from ajpbalancer.tunnel import SwitchedConnection, TunnelEnd, can_half_close
+from ajpbalancer.tunnel import SwitchedConnection, TunnelEnd, can_half_close, hear_half_close
 
 MAX_DISCARD = 1 << 20
 DISCARD_SECONDS = 5.0
@@ -428,7 +426,7 @@ class FrontendProtocol(Protocol):
             stream(transport).resumeProducing()
         half_close = can_half_close(transport)
         if half_close:
-            alsoProvides(self, IHalfCloseableProtocol)  # a FIN becomes readConnectionLost
+            hear_half_close(self, transport)
         self._switched = SwitchedConnection(transport, self._outbox, early, half_close=half_close)
         return self._switched
 

@@ -23,9 +23,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from twisted.internet.error import ConnectionDone
-from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer, IReactorTime
+from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.python.failure import Failure
-from zope.interface import alsoProvides, implementer
+from zope.interface import implementer
 
 from ajpbalancer._transport import Outbox, stream
 from ajpbalancer.h1 import (
@@ -43,7 +43,7 @@ from ajpbalancer.h1 import (
 from ajpbalancer.members._base import MemberProtocol
 from ajpbalancer.members._errors import FailureKind, MemberError
 from ajpbalancer.members._request import UpgradeRequest
-from ajpbalancer.tunnel import SwitchedConnection, can_half_close
+from ajpbalancer.tunnel import SwitchedConnection, can_half_close, hear_half_close
 
 if TYPE_CHECKING:
     from ajpbalancer.members._sink import MemberConnection, MemberRequest, ResponseSink
@@ -278,7 +278,7 @@ class HTTPMemberConnection(MemberProtocol):
             self._unregister_producer()
         half_close = can_half_close(self.transport)
         if half_close:
-            alsoProvides(self, IHalfCloseableProtocol)  # a FIN becomes readConnectionLost
+            hear_half_close(self, self.transport)
         early, self._buf = self._buf, b""
         end = self._switched = SwitchedConnection(
             self.transport, self._outbox, early, half_close=half_close
