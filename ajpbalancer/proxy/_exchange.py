@@ -89,10 +89,8 @@ class FrontendContext:
 class ProxyExchange:
     """See the module docstring."""
 
-    # Set only for a request that asks to switch protocols (nothing to store otherwise).
-    _offer: bytes | None = None  # its Upgrade field
-    _upgrade: bytes | None = None  # the same, once the member chosen may switch to it
-    _pending_switch: tuple[bytes, Headers, TunnelEnd] | None = None  # a 101 before the body ended
+    # Set only once a member answered 101 (never read on the path of other requests).
+    _pending_switch: tuple[bytes, Headers, TunnelEnd] | None = None  # before the body ended
     tunnel: Tunnel | None = None
 
     def __init__(
@@ -128,8 +126,8 @@ class ProxyExchange:
         self._sent_bytes = 0
         self._started = ctx.reactor.seconds()
         self._member_started = self._started
-        if request.upgrade is not None:
-            self._offer = request.upgrade
+        self._offer = request.upgrade  # the protocols it asks to switch to (HTTP/1.1 only)
+        self._upgrade: bytes | None = None  # the same, once the chosen member may switch
         ctx.in_flight.add(self)
         self._start()
 
@@ -279,9 +277,8 @@ class ProxyExchange:
         self._body_done = True
         if self._conn is not None and self._has_body:
             self._conn.end_body()
-        pending = self._pending_switch
-        if pending is not None:
-            self._pending_switch = None
+        if self._upgrade is not None and self._pending_switch is not None:
+            pending, self._pending_switch = self._pending_switch, None
             self._switch(*pending)
 
     def client_gone(self) -> None:

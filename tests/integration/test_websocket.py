@@ -257,3 +257,26 @@ def test_the_access_log_line_is_written_when_the_tunnel_closes(
     line = next(ln for ln in log.read_text().splitlines() if " tunnel in=" in ln)
     assert '"GET /app/ws/echo HTTP/1.1" 101 ' in line
     assert f" {tomcats[1].http_url} tunnel in=" in line
+
+
+def test_the_demo_members_greet_and_echo_over_a_websocket(tmp_path: Path) -> None:
+    """etc/demo.ini as the README runs it (on free ports): demo2 over HTTP, demo1 over
+    AJP with its WebSocket on its upgradeurl, each chosen by the session's route."""
+    text = (Path(__file__).resolve().parents[2] / "etc" / "demo.ini").read_text()
+    ports = {p: str(free_port()) for p in ("8080", "18009", "18081", "18082")}
+    for old, new in ports.items():
+        text = text.replace(f":{old}", f":{new}")
+    proxy = ProxyProcess(text, tmp_path, port=int(ports["8080"])).start()
+    try:
+
+        async def session(route: str) -> list[str | bytes]:
+            async with connect(proxy.port, f"X.{route}", path="/echo") as ws:
+                greeting = await asyncio.wait_for(ws.recv(), TIMEOUT)
+                return [greeting, await ask(ws, "hello"), await ask(ws, b"\x00\x01")]
+
+        for route in ("demo1", "demo2"):
+            greeting, text_echo, binary_echo = run(session(route))
+            assert greeting == f"connected to demo member {route}: send anything, it comes back"
+            assert (text_echo, binary_echo) == ("hello", b"\x00\x01")
+    finally:
+        proxy.stop()
