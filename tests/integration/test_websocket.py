@@ -280,3 +280,19 @@ def test_the_demo_members_greet_and_echo_over_a_websocket(tmp_path: Path) -> Non
             assert (text_echo, binary_echo) == ("hello", b"\x00\x01")
     finally:
         proxy.stop()
+
+
+def test_a_reload_keeps_open_tunnels(tomcats: Nodes, proxy_factory: ProxyFactory) -> None:
+    config = cluster(tomcats, "http")
+    proxy = start_proxy(proxy_factory, config)
+
+    async def across_a_reload() -> list[str | bytes]:
+        async with connect(proxy.port, "x.node1") as ws:
+            before = await ask(ws, "before")
+            changed = config.ajpbalancer_config().replace("{port}", str(proxy.port))
+            proxy.reload(changed.replace("route=node2", "route=node2 loadfactor=2"))
+            reloaded = await asyncio.to_thread(poll, lambda: "reloaded " in proxy.log())
+            assert reloaded, proxy.log()
+            return [before, await ask(ws, "after"), await whoami(proxy.port, "x.node2")]
+
+    assert run(across_a_reload()) == ["before", "after", "node2"]
