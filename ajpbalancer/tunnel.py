@@ -116,11 +116,13 @@ class SwitchedConnection:
         "_early",
         "_early_size",
         "_gone",
+        "_held",
         "_outbox",
         "_paused",
         "_peer",
         "_producer",
         "_read_closed",
+        "_reading_paused",
         "_transport",
         "_write_closed",
         "half_close",
@@ -135,7 +137,9 @@ class SwitchedConnection:
         self._early_size = len(early)
         self._peer: TunnelPeer | None = None
         self._producer: IPushProducer | None = None
-        self._paused = False
+        self._paused = False  # the tunnel's pause: the other end takes no more
+        self._held = False  # holding EARLY_LIMIT bytes before a peer is attached
+        self._reading_paused = False  # what the transport was last told
         self._read_closed = False
         self._write_closed = False
         self._gone: bool | None = None  # None while connected; then whether cleanly
@@ -151,7 +155,8 @@ class SwitchedConnection:
         self._early.append(data)
         self._early_size += len(data)
         if self._early_size > EARLY_LIMIT:
-            self.pause_reading()
+            self._held = True
+            self._update_reading()
 
     def read_lost(self) -> None:
         """The other side sent a FIN (the protocol heard it as ``readConnectionLost``)."""
@@ -177,6 +182,9 @@ class SwitchedConnection:
         self._early_size = 0
         for data in early:
             peer.received(data)
+        if self._held:
+            self._held = False
+            self._update_reading()
         if self._read_closed:
             peer.read_closed()
         if self._gone is not None:
@@ -187,16 +195,24 @@ class SwitchedConnection:
             self._outbox.write(self._transport, data)
 
     def pause_reading(self) -> None:
-        if not self._paused:
-            self._paused = True
-            if self._gone is None and not self._read_closed:
-                stream(self._transport).pauseProducing()
+        self._paused = True
+        self._update_reading()
 
     def resume_reading(self) -> None:
-        if self._paused:
-            self._paused = False
-            # Reading again after the FIN would read the end of input again.
-            if self._gone is None and not self._read_closed:
+        self._paused = False
+        self._update_reading()
+
+    def _update_reading(self) -> None:
+        """Tell the transport to pause or resume, as the reasons to pause say."""
+        pause = self._paused or self._held
+        if pause is self._reading_paused:
+            return
+        self._reading_paused = pause
+        # Reading again after the FIN would read the end of input again.
+        if self._gone is None and not self._read_closed:
+            if pause:
+                stream(self._transport).pauseProducing()
+            else:
                 stream(self._transport).resumeProducing()
 
     def register_producer(self, producer: IPushProducer) -> None:
