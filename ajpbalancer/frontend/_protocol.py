@@ -414,7 +414,11 @@ class FrontendProtocol(Protocol):
         if self._closed or transport is None:
             return None
         h1 = self._h1
-        self._outbox.write(transport, h1.send_informational(101, headers, reason))
+        try:
+            self._outbox.write(transport, h1.send_informational(101, headers, reason))
+        except LocalProtocolError:  # the request did not ask for it: the exchange's bug
+            self.abort()
+            return None
         events = h1.next_events()
         early = events[0].data if events and isinstance(events[0], Switched) else b""
         self._closed = True
