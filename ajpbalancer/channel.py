@@ -16,7 +16,7 @@ from typing import Protocol
 from twisted.internet.interfaces import IPushProducer
 
 from ajpbalancer.connection import ClientInfo
-from ajpbalancer.h1 import Request
+from ajpbalancer.h1 import Request, RequestHead
 from ajpbalancer.tunnel import TunnelEnd
 
 
@@ -114,3 +114,13 @@ class Exchange(Protocol):
 
 class ExchangeFactory(Protocol):
     def __call__(self, channel: Channel, request: Request) -> Exchange: ...
+
+
+class Answered(Protocol):
+    """Told of every answer the client side gives by itself, with no exchange: a request
+    refused for what the client sent (``head`` None when no head could be parsed), a
+    head that did not arrive in time, ``OPTIONS *``. ``size``: the body bytes sent."""
+
+    def __call__(
+        self, client: ClientInfo, head: RequestHead | None, status: int, size: int
+    ) -> None: ...

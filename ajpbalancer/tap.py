@@ -2,7 +2,8 @@
 
 This is the only module that touches the global reactor and installs signal handlers
 (``SIGHUP`` reloads). An invalid configuration is reported (one line per problem) and
-exits non-zero here, before anything listens.
+exits non-zero here, before anything listens; ``--check`` also prints warnings (a
+``ProxyPassMatch`` pattern with nested quantifiers) that leave the exit status 0.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from twisted.internet.interfaces import IReactorThreads
 from twisted.python import usage
 
 from ajpbalancer.config import CheckEndpoint, Config, ConfigError, load, summary
+from ajpbalancer.patterns import warnings
 
 
 def _check_endpoint() -> CheckEndpoint:
@@ -23,6 +25,17 @@ def _check_endpoint() -> CheckEndpoint:
     from ajpbalancer.service import check_endpoint  # noqa: PLC0415
 
     return check_endpoint
+
+
+def pattern_warnings(config: Config) -> list[str]:
+    """``FILE:LINE: ProxyPassMatch: warning: …`` for patterns that deserve a look."""
+    return [
+        f"{rule.where}: ProxyPassMatch: warning: {message}"
+        for frontend in config.frontends
+        for rule in frontend.rules
+        if rule.regex is not None
+        for message in warnings(rule.regex)
+    ]
 
 
 class Options(usage.Options):
@@ -52,6 +65,8 @@ class Options(usage.Options):
             print(f"{path}: {len(e.problems)} problem(s); nothing started", file=sys.stderr)
             raise SystemExit(1) from None
         if self["check"]:
+            for warning in pattern_warnings(self.config):
+                print(warning, file=sys.stderr)
             print(summary(self.config))
             raise SystemExit(0)
 

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer, ITransport
+from twisted.python.failure import Failure
 from zope.interface import alsoProvides
 
 from ajpbalancer._transport import Outbox, stream
@@ -247,3 +249,37 @@ class SwitchedConnection:
         if self._producer is not None:
             self._producer = None
             stream(self._transport).unregisterProducer()
+
+
+class Switchable:
+    """What a Twisted protocol whose connection may switch protocols adds to itself: it
+    becomes a tunnel end (:meth:`become_tunnel_end`), to which it then hands what arrives
+    (:attr:`switched`, :meth:`tunnel_lost`), and hears its peer's FIN as
+    ``readConnectionLost`` where the transport can half-close."""
+
+    switched: SwitchedConnection | None = None
+
+    def become_tunnel_end(
+        self, transport: ITransport, outbox: Outbox, early: bytes
+    ) -> SwitchedConnection:
+        """This connection is now a tunnel end; ``early``: what arrived since the switch."""
+        half_close = can_half_close(transport)
+        if half_close:
+            hear_half_close(self, transport)
+        self.switched = SwitchedConnection(transport, outbox, early, half_close=half_close)
+        return self.switched
+
+    def tunnel_lost(self, reason: Failure | None) -> bool:
+        """Report the connection's loss to the tunnel end; False when there is none."""
+        if self.switched is None:
+            return False
+        self.switched.connection_lost(reason is None or reason.check(ConnectionDone) is not None)
+        return True
+
+    def readConnectionLost(self) -> None:
+        """The peer half-closed the switched connection (IHalfCloseableProtocol)."""
+        if self.switched is not None:
+            self.switched.read_lost()
+
+    def writeConnectionLost(self) -> None:
+        return None

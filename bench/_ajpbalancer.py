@@ -19,14 +19,19 @@ _UNKNOWN = re.compile(r"unknown directive '([A-Za-z_]+)'")
 
 
 def start_proxy(
-    config: str, optional: Mapping[str, str], workdir: Path
+    config: str,
+    optional: Mapping[str, str],
+    workdir: Path,
+    *,
+    env: Mapping[str, str] | None = None,
 ) -> tuple[ProxyProcess, list[str]]:
     """Start ``twistd -n ajpbalancer`` with `config` plus the `optional` lines it accepts.
 
     `config` ends inside the section where the `optional` lines go (directive name ->
     whole line). Returns the started proxy and the names of the optional directives
     left out; raises `ProxyError` if it does not start for another reason. Each attempt
-    gets its own directory under `workdir`; the caller stops the proxy.
+    gets its own directory under `workdir`; the caller stops the proxy. `env`: the
+    proxy's whole environment (None: this process's).
     """
     wanted = dict(optional)
     dropped: list[str] = []
@@ -34,7 +39,7 @@ def start_proxy(
         directory = workdir / f"attempt-{attempt}"
         directory.mkdir(parents=True)
         text = config.rstrip("\n") + "\n" + "".join(line + "\n" for line in wanted.values())
-        proxy = ProxyProcess(text, directory)
+        proxy = ProxyProcess(text, directory, env=env)
         try:
             return proxy.start(), dropped
         except ProxyError as exc:

@@ -186,6 +186,14 @@ class MemberState(LBState):
         """A request is charged to this member (``busy`` counts it until :meth:`request_done`)."""
         self.busy += 1
 
+    def request_refused(self) -> None:
+        """A request charged to this member could not be sent to it at all (it cannot be
+        expressed in the member's protocol): neither ``busy`` nor ``elected`` counts it."""
+        if self.busy:
+            self.busy -= 1
+        if self.elected:
+            self.elected -= 1
+
     def request_done(self) -> None:
         """A request charged to this member ended (httpd's ``decrement_busy_count``)."""
         if self.busy:

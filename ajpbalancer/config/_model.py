@@ -6,9 +6,10 @@ so that problems found later (an endpoint that cannot listen) still name file an
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from enum import Enum
+
+from ajpbalancer.patterns import RulePattern
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +183,8 @@ class ProxyRule:
     """One line of ``ProxyPass`` or ``ProxyPassMatch``.
 
     ``target`` is None for an exclusion (``!``). ``pattern`` is the path prefix
-    (``PREFIX``) or the regular expression source (``REGEX``, compiled in ``regex``).
+    (``PREFIX``) or the regular expression source (``REGEX``, compiled in ``regex`` for
+    bounded-time matching, see :mod:`ajpbalancer.patterns`).
     ``params`` carries member parameters written on the line for a direct (non-balancer)
     target, as Apache allows.
     """
@@ -191,7 +193,7 @@ class ProxyRule:
     pattern: str
     target: URL | None
     where: Location
-    regex: re.Pattern[str] | None = None
+    regex: RulePattern | None = None
     params: MemberParams = MemberParams()
 
 

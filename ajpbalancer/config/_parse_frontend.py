@@ -26,6 +26,7 @@ from ajpbalancer.config._model import (
 )
 from ajpbalancer.config._parse_params import ParamsParser
 from ajpbalancer.config._parse_state import did_you_mean, has_key
+from ajpbalancer.patterns import PatternError, RulePattern
 
 
 class FrontendParser(ParamsParser):
@@ -164,9 +165,9 @@ class FrontendParser(ParamsParser):
             raise v.InvalidValueError("expected REGEX URL [key=value ...] or REGEX !")
         pattern = words[0]
         try:
-            regex = re.compile(pattern)
-        except re.error as e:
-            raise v.InvalidValueError(f"invalid regular expression {pattern!r}: {e}") from None
+            regex = RulePattern(pattern)
+        except PatternError as e:
+            raise v.InvalidValueError(str(e)) from None
         if words[1] == "!":
             if len(words) > 2:
                 raise v.InvalidValueError("an exclusion (REGEX !) takes no parameters")

@@ -19,9 +19,8 @@ is refused as soon as its first bad byte arrives, and body bytes that arrived wi
 head are checked before any exchange exists, so a request refused for its framing or
 size reaches no member at all.
 
-After a ``101 Switching Protocols`` (:meth:`FrontendProtocol.switch_protocols`) the
-connection carries no more HTTP: its timers stop, and what the client sends goes to the
-tunnel's end (:class:`~ajpbalancer.tunnel.SwitchedConnection`).
+After a ``101`` (:meth:`FrontendProtocol.switch_protocols`) the connection is a tunnel end
+(:class:`~ajpbalancer.tunnel.Switchable`): no more HTTP, no timers.
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from enum import Enum
 
-from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import (
     IDelayedCall,
     IPushProducer,
@@ -40,7 +38,7 @@ from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 
 from ajpbalancer._transport import Outbox, no_delay, stream
-from ajpbalancer.channel import Exchange, ExchangeFactory, PauseReason
+from ajpbalancer.channel import Answered, Exchange, ExchangeFactory, PauseReason
 from ajpbalancer.config import ClientLimits
 from ajpbalancer.connection import ClientInfo
 from ajpbalancer.frontend._tls import tls_info
@@ -61,7 +59,7 @@ from ajpbalancer.h1 import (
     Switched,
 )
 from ajpbalancer.headers import http_date
-from ajpbalancer.tunnel import SwitchedConnection, TunnelEnd, can_half_close, hear_half_close
+from ajpbalancer.tunnel import Switchable, TunnelEnd
 
 MAX_DISCARD = 1 << 20
 DISCARD_SECONDS = 5.0
@@ -102,7 +100,7 @@ _WAIT_IDLE = _Wait.IDLE
 _WAIT_PAUSED = _Wait.PAUSED
 
 
-class FrontendProtocol(Protocol):
+class FrontendProtocol(Switchable, Protocol):
     """One client connection (see the module docstring)."""
 
     def __init__(
@@ -113,7 +111,10 @@ class FrontendProtocol(Protocol):
         client_limits: ClientLimits = DEFAULT_CLIENT_LIMITS,
         on_close: Callable[[FrontendProtocol], None] | None = None,
         outbox: Outbox | None = None,
+        on_answered: Answered | None = None,
     ) -> None:
+        """``on_answered``: told of each answer given with no exchange (a refusal, a
+        timeout, ``OPTIONS *``), for the access log and the metrics."""
         self._reactor = reactor
         self._exchange_factory = exchange_factory
         self._client_limits = client_limits
@@ -126,9 +127,9 @@ class FrontendProtocol(Protocol):
             max_body=client_limits.limit_request_body,
         )
         self._on_close = on_close
+        self._on_answered = on_answered
         self._outbox = outbox if outbox is not None else Outbox()
         self._closed = False  # no more HTTP: the connection closed, or switched protocols
-        self._switched: SwitchedConnection | None = None
         self._exchange: Exchange | None = None
         self._head: RequestHead | None = None
         self._responding = False
@@ -181,8 +182,8 @@ class FrontendProtocol(Protocol):
 
     def _received(self, data: bytes) -> None:
         if self._closed:
-            if self._switched is not None:
-                self._switched.received(data)
+            if self.switched is not None:
+                self.switched.received(data)
             return
         h1 = self._h1
         now = self._last_activity = self._reactor.seconds()
@@ -215,18 +216,9 @@ class FrontendProtocol(Protocol):
         exchange, self._exchange = self._exchange, None
         if exchange is not None and self._responding:
             exchange.client_gone()
-        if self._switched is not None:
-            self._switched.connection_lost(reason is None or bool(reason.check(ConnectionDone)))
+        self.tunnel_lost(reason)
         if self._on_close is not None:
             self._on_close(self)
-
-    def readConnectionLost(self) -> None:
-        """The client half-closed a switched connection (IHalfCloseableProtocol)."""
-        if self._switched is not None:
-            self._switched.read_lost()
-
-    def writeConnectionLost(self) -> None:
-        return None
 
     # -- requests ----------------------------------------------------------------------
 
@@ -287,19 +279,29 @@ class FrontendProtocol(Protocol):
     def _answer_options(self) -> None:
         """``OPTIONS *`` is about the server itself: answered here as Apache's core answers
         it (httpd 2.4.71: 200, ``Content-Length: 0``, no ``Allow``); no member sees it."""
+        head = self._head
         self._start(200, b"OK", [(b"Date", http_date())], 0, close=self._has_body)
         self.finish_response()
+        self._answered(head, 200, 0)
 
     def _client_error(self, error: HTTPProtocolError, *, discarding: bool) -> None:
         """The client broke the protocol: answer if nothing was answered yet, then close."""
         exchange, self._exchange = self._exchange, None
         if exchange is not None:
-            exchange.client_gone()
+            exchange.client_gone()  # its own access log line and metrics
         if discarding or self._h1.send_state is _S_BODY:
             self._close(abort=True)
             return
+        head = self._h1.head
         extra = [(b"Allow", ALLOW)] if error.status == 405 else []
-        self.send_error(error.status, error.message, headers=extra, close=True)
+        size = self._error_page(error.status, error.message, headers=extra, close=True)
+        if exchange is None:
+            self._answered(head, error.status, size)
+
+    def _answered(self, head: RequestHead | None, status: int, size: int) -> None:
+        """An answer the connection gave by itself (no exchange): logged and counted."""
+        if self._on_answered is not None:
+            self._on_answered(self.client_info(), head, status, size)
 
     # -- the Channel (used by the exchange) ---------------------------------------------
 
@@ -407,9 +409,8 @@ class FrontendProtocol(Protocol):
             self.pause_reading(_PAUSE_PIPELINE)
 
     def switch_protocols(self, reason: bytes, headers: Fields) -> TunnelEnd | None:
-        """Send ``101 Switching Protocols`` with ``headers`` and leave HTTP: the
-        connection is then a tunnel end (None if the client is gone). The request's
-        head stays, so a draining worker counts the connection as busy."""
+        """Send ``101`` with ``headers``: the connection is a tunnel end from now on (None
+        if the client is gone). Its head stays: a draining worker counts it as busy."""
         transport = self.transport
         if self._closed or transport is None:
             return None
@@ -428,11 +429,7 @@ class FrontendProtocol(Protocol):
         if self._pauses:  # a pipelined read-ahead pause: the tunnel reads what follows
             self._pauses.clear()
             stream(transport).resumeProducing()
-        half_close = can_half_close(transport)
-        if half_close:
-            hear_half_close(self, transport)
-        self._switched = SwitchedConnection(transport, self._outbox, early, half_close=half_close)
-        return self._switched
+        return self.become_tunnel_end(transport, self._outbox, early)
 
     def abort(self) -> None:
         """The response cannot be completed: the client must not mistake it for whole."""
@@ -444,11 +441,17 @@ class FrontendProtocol(Protocol):
         self, status: int, message: str, *, headers: Fields = (), close: bool = False
     ) -> None:
         """Answer with a short error page (only before a response began)."""
+        self._error_page(status, message, headers=headers, close=close)
+
+    def _error_page(
+        self, status: int, message: str, *, headers: Fields = (), close: bool = False
+    ) -> int:
+        """:meth:`send_error`; the size of the page sent (0: nothing was sent)."""
         if self.transport is None or self._closed:
-            return
+            return 0
         if self._h1.send_state is _S_BODY:
             self.abort()
-            return
+            return 0
         reason = REASONS.get(status, b"Error")
         body = (
             b"<!DOCTYPE html>\n<html><head><title>%d %s</title></head><body>\n<h1>%s</h1>\n"
@@ -466,6 +469,7 @@ class FrontendProtocol(Protocol):
             self.finish_response()
         finally:
             outbox.release()
+        return len(body)
 
     def pause_reading(self, reason: PauseReason) -> None:
         """Stop reading from the client until every reason is resumed."""
@@ -576,7 +580,8 @@ class FrontendProtocol(Protocol):
             self._arm_timer()
             return
         if what is _WAIT_HEAD and self._h1.buffered:
-            self.send_error(408, "the request head did not arrive in time", close=True)
+            size = self._error_page(408, "the request head did not arrive in time", close=True)
+            self._answered(None, 408, size)
         elif what is _WAIT_BODY:
             self._client_error(
                 HTTPProtocolError("the request body did not arrive in time", 408),

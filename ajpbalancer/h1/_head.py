@@ -16,7 +16,8 @@ from ajpbalancer.h1._errors import HTTPProtocolError
 
 Headers = list[tuple[bytes, bytes]]
 
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+"""RFC 9110 §5.6.2 token."""
 _FIELD_VALUE_BAD = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _TARGET = re.compile(rb"[\x21\x22\x24-\x7e]+")  # visible ASCII except "#" (no fragments)
 _VERSION = re.compile(rb"HTTP/[0-9]\.[0-9]")
@@ -109,7 +110,7 @@ def _parse_fields(lines: list[bytes], limits: HeadLimits, remote_status: int) ->
         if not line or line[0] in _OWS:
             raise HTTPProtocolError("obsolete line folding is not allowed", remote_status)
         name, colon, value = line.partition(b":")
-        if not colon or _TOKEN.fullmatch(name) is None:
+        if not colon or TOKEN.fullmatch(name) is None:
             raise HTTPProtocolError("invalid header field name", remote_status)
         value = value.strip(_OWS)
         if _FIELD_VALUE_BAD.search(value) is not None:
@@ -196,7 +197,7 @@ def parse_request_line(
     if len(parts) != 3:
         raise HTTPProtocolError("malformed request line", 400)
     method, target, version = parts
-    if _TOKEN.fullmatch(method) is None:
+    if TOKEN.fullmatch(method) is None:
         raise HTTPProtocolError("invalid method", 400)
     if _TARGET.fullmatch(target) is None:
         raise HTTPProtocolError("invalid request target", 400)

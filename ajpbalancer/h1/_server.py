@@ -44,6 +44,7 @@ from ajpbalancer.h1._events import (
 )
 from ajpbalancer.h1._head import (
     DEFAULT_LIMITS,
+    TOKEN,
     HeadLimits,
     RequestHead,
     find_head_end,
@@ -114,6 +115,7 @@ class ServerConnection:
         "_continue_sent",
         "_discarded",
         "_expect_continue",
+        "_head",
         "_keep_alive",
         "_limits",
         "_max_body",
@@ -148,6 +150,7 @@ class ServerConnection:
         self._reader: BodyReader | None = None
         self._switch_reported = False
         self._partial: PartialHead | None = None  # checks of a head still arriving
+        self._head: RequestHead | None = None
         self._reset_request()
 
     def _reset_request(self) -> None:
@@ -192,6 +195,12 @@ class ServerConnection:
     def discarded(self) -> int:
         """Body bytes dropped since the response ended before its request body."""
         return self._discarded
+
+    @property
+    def head(self) -> RequestHead | None:
+        """The head of the request being received or answered (also of one refused for
+        what its head said), None between requests."""
+        return self._head
 
     @property
     def keep_alive(self) -> bool:
@@ -282,6 +291,7 @@ class ServerConnection:
 
     def _begin(self, head: RequestHead) -> list[Event]:
         """A request head arrived: check it, find its framing, start its cycle."""
+        self._head = head
         hosts: list[bytes] = []
         lengths: list[bytes] = []
         codings: list[bytes] = []
@@ -309,9 +319,13 @@ class ServerConnection:
         if max_body and length is not None and length > max_body:
             raise HTTPProtocolError("request body larger than LimitRequestBody", 413)
         version = head.version
-        tokens = (
-            [t.strip(_OWS).lower() for v in connection for t in v.split(b",")] if connection else ()
-        )
+        tokens: list[bytes] | tuple[()] = ()
+        if connection:
+            tokens = [t.strip(_OWS).lower() for v in connection for t in v.split(b",")]
+            for token in tokens:
+                if token and TOKEN.fullmatch(token) is None:
+                    # Connection lists field names and options (RFC 9110 §7.6.1): tokens.
+                    raise HTTPProtocolError("invalid token in Connection", 400)
         self._reset_request()
         self._method = head.method
         self._version = version
@@ -529,5 +543,6 @@ class ServerConnection:
             self._send = _S_MUST_CLOSE
             return out
         self._recv = nxt
+        self._head = None
         self._reset_request()
         return out

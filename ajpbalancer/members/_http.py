@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -43,7 +42,7 @@ from ajpbalancer.h1 import (
 from ajpbalancer.members._base import MemberProtocol
 from ajpbalancer.members._errors import FailureKind, MemberError
 from ajpbalancer.members._request import UpgradeRequest
-from ajpbalancer.tunnel import SwitchedConnection, can_half_close, hear_half_close
+from ajpbalancer.tunnel import Switchable
 
 if TYPE_CHECKING:
     from ajpbalancer.members._sink import MemberConnection, MemberRequest, ResponseSink
@@ -75,7 +74,7 @@ class _RequestBodyProducer:
         return None
 
 
-class HTTPMemberConnection(MemberProtocol):
+class HTTPMemberConnection(Switchable, MemberProtocol):
     """A pooled connection to an HTTP member (see the module docstring)."""
 
     def __init__(
@@ -98,7 +97,6 @@ class HTTPMemberConnection(MemberProtocol):
         self._producer_registered = False
         self._probing = False  # a health probe's connection: it serves nothing else
         self._upgrade: bytes | None = None  # the protocols the request offers to switch to
-        self._switched: SwitchedConnection | None = None  # after a 101: the tunnel end
 
     # -- Twisted callbacks -------------------------------------------------------------
 
@@ -137,9 +135,7 @@ class HTTPMemberConnection(MemberProtocol):
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.closed = True
         self._timer.cancel()
-        switched = self._switched
-        if switched is not None:
-            switched.connection_lost(reason is None or reason.check(ConnectionDone) is not None)
+        if self.tunnel_lost(reason):  # a switched connection: the tunnel's
             self._lost(self)
             return
         sink = self.sink
@@ -276,18 +272,13 @@ class HTTPMemberConnection(MemberProtocol):
         self._timer.cancel()  # the tunnel times its idleness itself
         if self._request_done:
             self._unregister_producer()
-        half_close = can_half_close(self.transport)
-        if half_close:
-            hear_half_close(self, self.transport)
         early, self._buf = self._buf, b""
-        end = self._switched = SwitchedConnection(
-            self.transport, self._outbox, early, half_close=half_close
-        )
+        end = self.become_tunnel_end(self.transport, self._outbox, early)
         sink, self.sink = self.sink, None
         sink.member_switched(reason, headers, end)
 
     def _unsolicited(self, data: bytes) -> None:
-        switched = self._switched
+        switched = self.switched
         if switched is None:
             super()._unsolicited(data)
             return
@@ -297,14 +288,6 @@ class HTTPMemberConnection(MemberProtocol):
             switched.received(data)
         finally:
             outbox.release()
-
-    def readConnectionLost(self) -> None:
-        """The member half-closed a switched connection (IHalfCloseableProtocol)."""
-        if self._switched is not None:
-            self._switched.read_lost()
-
-    def writeConnectionLost(self) -> None:
-        return None
 
     def _response_complete(self, rest: bytes) -> None:
         sink = self.sink

@@ -72,17 +72,22 @@ class AccessLog:
     def log(
         self,
         client_ip: bytes,
-        head: RequestHead,
+        head: RequestHead | None,
         status: int,
         size: int,
         member: str,
         *,
         tunnel: tuple[int, int, float] | None = None,
     ) -> None:
-        """One line; ``tunnel``: bytes from the client, bytes to it, seconds open."""
-        referer = head.get(b"referer")
-        agent = head.get(b"user-agent")
-        request = _escape(b"%s %s %s" % (head.method, head.target, head.version))
+        """One line; ``head`` None (no request could be parsed) logs the request as
+        ``-``; ``tunnel``: bytes from the client, bytes to it, seconds open."""
+        if head is None:
+            referer = agent = None
+            request = "-"
+        else:
+            referer = head.get(b"referer")
+            agent = head.get(b"user-agent")
+            request = _escape(b"%s %s %s" % (head.method, head.target, head.version))
         line = (
             f'{client_ip.decode("ascii", "replace")} - - {self._timestamp()} "{request}" '
             f"{status} {size if size else '-'} "

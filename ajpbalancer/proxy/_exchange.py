@@ -32,8 +32,16 @@ from ajpbalancer._transport import Outbox
 from ajpbalancer.balancer import post_request
 from ajpbalancer.channel import Channel, PauseReason
 from ajpbalancer.config import Frontend, Scheme
+from ajpbalancer.connection import ClientInfo
 from ajpbalancer.errors import AJPBalancerError
-from ajpbalancer.h1 import BodyMode, Headers, HTTPProtocolError, Request, header_values
+from ajpbalancer.h1 import (
+    BodyMode,
+    Headers,
+    HTTPProtocolError,
+    Request,
+    RequestHead,
+    header_values,
+)
 from ajpbalancer.headers import http_date, response_fields
 from ajpbalancer.members import (
     FailureKind,
@@ -56,6 +64,7 @@ log = Logger()
 # Enum members are looked up through their class's metaclass at every `Enum.MEMBER`
 # (about 100 ns each in CPython 3.11); the hot path compares with these aliases.
 _BODY_CHUNKED = BodyMode.CHUNKED
+_FAILURE_REJECTED = FailureKind.REJECTED
 _BODY_NONE = BodyMode.NONE
 _PAUSE_BACKPRESSURE = PauseReason.BACKPRESSURE
 _PAUSE_MEMBER = PauseReason.MEMBER
@@ -83,6 +92,18 @@ class FrontendContext:
 
     def exchange(self, channel: Channel, request: Request) -> ProxyExchange:
         return ProxyExchange(self, channel, request)
+
+    def answered(
+        self, client: ClientInfo, head: RequestHead | None, status: int, size: int
+    ) -> None:
+        """An answer a client connection gave by itself (see ``channel.Answered``): in the
+        access log (no member) and the metrics, as an exchange's would be."""
+        if self.access_log is not None:
+            self.access_log.log(client.ip, head, status, size, "-")
+        if self.observer is not None:
+            self.observer.request_done(
+                self.frontend.name, None, None, status=status, seconds=0.0, member_seconds=None
+            )
 
 
 @implementer(IPushProducer)
@@ -212,12 +233,21 @@ class ProxyExchange:
                 self._upgrade = None
                 self._payload = member.prepare(request, self._ctx.frontend, self._ctx.server_name)
         except HTTPProtocolError as e:
-            self._error(e.status, e.message)
+            self._refused(e.status, e.message)
             return
         except AJPBalancerError as e:
-            self._error(400, str(e))
+            self._refused(400, str(e))
             return
         self._acquire(fresh=False)
+
+    def _refused(self, status: int, message: str) -> None:
+        """The request cannot be expressed to the member chosen for it (nothing was sent):
+        that is the request's fault, not the member's, so no member is charged with it
+        (not busy, not elected) and the access log names none."""
+        member, self._member = self._member, None
+        if member is not None:
+            member.lb.request_refused()
+        self._error(status, message)
 
     def _acquire(self, *, fresh: bool) -> None:
         assert self._member is not None
@@ -442,6 +472,9 @@ class ProxyExchange:
             return
         member = self._member
         assert member is not None
+        if error.kind is _FAILURE_REJECTED:
+            self._refused(error.status, error.message)
+            return
         if (
             error.kind is FailureKind.BROKEN
             and self._reused

@@ -34,6 +34,7 @@ from ajpbalancer.config import Config, ConfigError
 from ajpbalancer.demo import demo_service
 from ajpbalancer.frontend import ConnectionGate, FrontendProtocol, frontend_endpoint
 from ajpbalancer.proxy import AccessLog, ExchangeObserver, FrontendContext
+from ajpbalancer.service._heap import HeapTrimmer, glibc_malloc_trim
 from ajpbalancer.service._reload import carry_over
 from ajpbalancer.service._runtime import ProxyRuntime
 from ajpbalancer.service._supervisor import Inherited, ProcessSpawner, Supervisor
@@ -62,9 +63,13 @@ class FrontendFactory(Factory):
 
     noisy = False
 
-    def __init__(self, reactor: IReactorTime, context: FrontendContext) -> None:
+    def __init__(
+        self, reactor: IReactorTime, context: FrontendContext, heap: HeapTrimmer | None = None
+    ) -> None:
+        """``heap``: told of each connection that opens and closes (see :mod:`._heap`)."""
         self.reactor = reactor
         self.context = context
+        self.heap = heap
         self.connections: set[FrontendProtocol] = set()
         self.gate = ConnectionGate()
 
@@ -79,14 +84,19 @@ class FrontendFactory(Factory):
             client_limits=limits,
             on_close=self._closed,
             outbox=self.context.outbox,
+            on_answered=self.context.answered,
         )
         proto.factory = self
         self.connections.add(proto)
+        if self.heap is not None:
+            self.heap.opened()
         return proto
 
     def _closed(self, proto: FrontendProtocol) -> None:
         self.connections.discard(proto)
         self.gate.release()
+        if self.heap is not None:
+            self.heap.closed()
 
 
 class _Listener:
@@ -185,6 +195,7 @@ class ProxyService(MultiService):
         self.counters: CounterTable | None = None if worker is None else worker.counters
         self.observer: ExchangeObserver | None = None
         self.admin: AdminListener | None = None
+        self.heap = HeapTrimmer(reactor, glibc_malloc_trim())
 
     def privilegedStartService(self) -> None:
         # Files and sockets are opened here, before twistd drops privileges.
@@ -241,7 +252,7 @@ class ProxyService(MultiService):
             )
         super().privilegedStartService()  # type: ignore[no-untyped-call]
         for fe in self.config.frontends:
-            factory = FrontendFactory(self.reactor, self.runtime.contexts[fe.name])
+            factory = FrontendFactory(self.reactor, self.runtime.contexts[fe.name], self.heap)
             self.factories[fe.name] = factory
             for listen in fe.listen:
                 endpoint = frontend_endpoint(self.reactor, listen.description, fe.tls)
@@ -309,7 +320,7 @@ class ProxyService(MultiService):
         opened: list[tuple[str, str, _Listener]] = []
         new_factories = {
             fe.name: self.factories.get(fe.name)
-            or FrontendFactory(self.reactor, runtime.contexts[fe.name])
+            or FrontendFactory(self.reactor, runtime.contexts[fe.name], self.heap)
             for fe in config.frontends
         }
         listening: list[Deferred[Any]] = []
@@ -372,6 +383,7 @@ class ProxyService(MultiService):
         if self.supervisor is not None:
             # After twistd dropped privileges: the workers run as its user and group.
             self.supervisor.start()
+        self.heap.start()
 
     def drain(self, grace: float) -> Deferred[None]:
         """Stop accepting, close idle client connections, and fire once none is left or
@@ -402,6 +414,7 @@ class ProxyService(MultiService):
         return done
 
     def stopService(self) -> Any:
+        self.heap.stop()
         for listener in self.ports:
             listener.close()
         if self.admin is not None:

@@ -367,6 +367,10 @@ class SharedMemberState(MemberState):
             super().request_done()
             self.publish_traffic()
 
+    def request_refused(self) -> None:
+        with self.lock:
+            super().request_refused()
+
     def request_started(self) -> None:
         with self.lock:
             super().request_started()

@@ -44,11 +44,14 @@ a fix shows up as XPASS and the marker must go):
 - TLS session id: Apache sends mod_ssl's ``SSL_SESSION_ID`` (64 lower-case hex digits
   under TLS 1.3, or TLS 1.2 without tickets); ajpbalancer sends none.
 - No ``Date`` in responses from AJP members (Tomcat sends none over AJP; Apache adds it).
-- Request handling before the mapping: Apache decodes and re-encodes the path
-  (``%65cho`` → ``echo``, ``%7e`` → ``~``, ``%c3%a9`` → ``%C3%A9``), merges slashes,
-  matches ``ProxyPass`` on the decoded path (``/%61pp/echo`` is ``/app``), accepts the
-  absolute form and raw non-ASCII bytes in the query, refuses ``%2F`` itself (404) and
-  a Host with an empty port (400).
+- Request handling before the mapping: Apache accepts the absolute form for any host
+  (refused here on purpose) and raw non-ASCII bytes in the query.
+
+Fixed since (``FIXED_REQUESTS``): Apache decodes and re-encodes the path (``%65cho`` →
+``echo``, ``%7e`` → ``~``, ``%c3%a9`` → ``%C3%A9``), merges slashes, matches ``ProxyPass``
+on the decoded path (``/%61pp/echo`` is ``/app``), refuses ``%2F`` and ``%00`` (404), a
+malformed escape or a path above the root (400) and a Host with an empty port (400);
+ajpbalancer now does the same (``ajpbalancer/routing.py``).
 """
 
 from __future__ import annotations
@@ -359,6 +362,9 @@ REQUESTS: dict[str, bytes] = {
     "path-params-and-escapes": build_request(
         "GET", "/app/echo/a;p=1/%20b%3Fc%23d?q=%2F%3F&r=[x]", [("Host", HOST)]
     ),
+    "path-spellings": build_request(
+        "GET", "/app//echo/./%7e/x/../caf%c3%a9/a[b]%3bc%2B?q=%7e", [("Host", HOST)]
+    ),
     "header-value-bytes": build_request(
         "GET", "/app/echo", [("Host", HOST), ("X-Sp", "a  b"), ("X-Latin", "caf\xe9")]
     ),
@@ -500,24 +506,6 @@ def _get(target: str, host: str = HOST) -> bytes:
 
 
 OPEN_REQUESTS: dict[str, tuple[bytes, str]] = {
-    "unreserved-escapes": (
-        _get("/app/%65cho/%7e/x"),
-        "Apache decodes unreserved escapes: Tomcat sees uri /app/echo/~/x; "
-        "through ajpbalancer /app/%65cho/%7e/x",
-    ),
-    "lower-case-escapes": (
-        _get("/app/echo/caf%c3%a9"),
-        "Apache re-encodes in upper case: /app/echo/caf%C3%A9; ajpbalancer passes %c3%a9",
-    ),
-    "merged-slashes": (
-        _get("/app//echo"),
-        "Apache merges slashes (MergeSlashes on): uri /app/echo; ajpbalancer sends /app//echo",
-    ),
-    "escaped-prefix": (
-        _get("/%61pp/echo"),
-        "Apache matches ProxyPass on the decoded path and serves /app/echo; "
-        "ajpbalancer answers 404 (no rule matches)",
-    ),
     "absolute-form": (
         _get("http://other.example:81/app/echo?z=1"),
         "Apache accepts the absolute form for another host than Host (serverName "
@@ -528,11 +516,6 @@ OPEN_REQUESTS: dict[str, tuple[bytes, str]] = {
         _get("/app/echo?y=caf\xc3\xa9"),
         "Apache forwards raw non-ASCII bytes in the query; ajpbalancer answers 400 "
         "'invalid request target'",
-    ),
-    "encoded-slash": (
-        _get("/app/echo/a%2Fb"),
-        "Apache refuses %2F itself with 404 (AllowEncodedSlashes off); ajpbalancer "
-        "forwards it and Tomcat answers 400",
     ),
 }
 
@@ -546,6 +529,46 @@ FIXED_REQUESTS: dict[str, tuple[bytes, str]] = {
     "host-empty-port": (
         _get("/app/echo", host="example.org:"),
         "Apache answers 400 to 'Host: example.org:' (empty port); so does ajpbalancer now",
+    ),
+    "unreserved-escapes": (
+        _get("/app/%65cho/%7e/x"),
+        "Apache decodes unreserved escapes: Tomcat sees uri /app/echo/~/x (ajpbalancer "
+        "passed /app/%65cho/%7e/x)",
+    ),
+    "lower-case-escapes": (
+        _get("/app/echo/caf%c3%a9"),
+        "Apache re-encodes in upper case: /app/echo/caf%C3%A9 (ajpbalancer passed %c3%a9)",
+    ),
+    "merged-slashes": (
+        _get("/app//echo"),
+        "Apache merges slashes (MergeSlashes on): uri /app/echo (ajpbalancer sent /app//echo)",
+    ),
+    "escaped-prefix": (
+        _get("/%61pp/echo"),
+        "Apache matches ProxyPass on the decoded path and serves /app/echo (ajpbalancer "
+        "answered 404: no rule matched)",
+    ),
+    "encoded-slash": (
+        _get("/app/echo/a%2Fb"),
+        "Apache refuses %2F itself with 404 (AllowEncodedSlashes off); so does ajpbalancer "
+        "now (it forwarded it and Tomcat answered 400)",
+    ),
+    "nul-escape": (
+        _get("/app/echo/a%00b"),
+        "Apache answers 404 to %00 in the path; so does ajpbalancer",
+    ),
+    "invalid-escape": (
+        _get("/app/echo/a%zzb"),
+        "Apache answers 400 to a malformed escape; so does ajpbalancer",
+    ),
+    "above-root": (
+        _get("/app/../../app/echo"),
+        "Apache answers 400 to a path climbing above the root; so does ajpbalancer",
+    ),
+    "encoded-reserved": (
+        _get("/app/echo/a%3bb%3Dc%2Bd[e]"),
+        "Apache decodes what it may send as is (; = +) and encodes the rest: "
+        "/app/echo/a;b=c+d%5Be%5D",
     ),
 }
 

@@ -53,6 +53,29 @@ def test_check_prints_a_summary_and_exits_0(tmp_path: Path) -> None:
     assert result.stdout.strip().endswith("OK: 1 frontend, 2 rules, 1 balancer, 2 members")
 
 
+def test_check_warns_about_nested_quantifiers_naming_file_line_and_pattern(
+    tmp_path: Path,
+) -> None:
+    """A pattern that backtracks exponentially elsewhere is valid here (RE2 runs it in
+    linear time) but worth a look: a warning line, exit status 0."""
+    config = tmp_path / "lb.ini"
+    text = (
+        VALID.replace("{port}", "18999")
+        + "\n[frontend:api]\nlisten = tcp:18998:interface=127.0.0.1\n"
+        + "ProxyPassMatch = ^/api/(\\w+)*/x$ balancer://cluster/$1\n"
+    )
+    config.write_text(text)
+    line = text.splitlines().index(r"ProxyPassMatch = ^/api/(\w+)*/x$ balancer://cluster/$1") + 1
+    result = run("--config", "lb.ini", "--check", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    [warning] = [x for x in result.stderr.splitlines() if "warning" in x]
+    assert warning.startswith(
+        f"lb.ini:{line}: ProxyPassMatch: warning: nested quantifier "
+        r"'(\w+)*' in '^/api/(\w+)*/x$'"
+    ), warning
+    assert result.stdout.strip().endswith("OK: 2 frontends, 3 rules, 1 balancer, 2 members")
+
+
 def test_invalid_config_names_file_line_and_directive_and_nothing_listens(tmp_path: Path) -> None:
     port = free_port()
     config = tmp_path / "lb.ini"

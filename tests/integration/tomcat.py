@@ -630,9 +630,16 @@ class Tomcat(ServerProcess):
         self._paused = False
 
     def pause(self) -> None:
-        """SIGSTOP the JVM: connections are still accepted by the kernel, none answered."""
+        """SIGSTOP the JVM: connections are still accepted by the kernel, none answered.
+
+        A stop reaches each of the JVM's threads in its own time (a thread running on
+        another core runs on briefly): this returns once every thread is stopped."""
         self._signal(signal.SIGSTOP)
         self._paused = True
+        assert self._process is not None
+        deadline = time.monotonic() + PAUSE_TIMEOUT
+        while time.monotonic() < deadline and not _all_threads_stopped(self._process.pid):
+            time.sleep(0.01)
 
     def resume(self) -> None:
         """SIGCONT the JVM after `pause`."""
@@ -721,3 +728,23 @@ java.util.logging.ConsoleHandler.level = FINE
 java.util.logging.ConsoleHandler.formatter = org.apache.juli.OneLineFormatter
 java.util.logging.ConsoleHandler.encoding = UTF-8
 """
+
+
+PAUSE_TIMEOUT = 5.0
+"""Seconds `Tomcat.pause` waits for every thread of the JVM to be stopped."""
+
+
+def _all_threads_stopped(pid: int) -> bool:
+    """Whether every thread of `pid` is stopped (state ``T`` in ``/proc/PID/task/*/stat``)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return True
+    for task in tasks:
+        try:
+            stat = Path(f"/proc/{pid}/task/{task}/stat").read_text()
+        except OSError:
+            continue
+        if stat.rsplit(")", 1)[1].split()[0] not in ("T", "t"):
+            return False
+    return True

@@ -151,6 +151,7 @@ class Harness:
             self.context.exchange,
             client_limits=self.context.frontend.limits,
             outbox=self.context.outbox,
+            on_answered=self.context.answered,
         )
         transport = (HalfCloseTransport if self.half_close else Transport)(port=port)
         transport.protocol = proto

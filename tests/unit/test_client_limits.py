@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from twisted.internet.testing import StringTransport
 
+from ajpbalancer.channel import PauseReason
 from ajpbalancer.config import ClientLimits, ConfigError, ReadTimeout, parse
 from ajpbalancer.frontend import ConnectionGate
 from ajpbalancer.service import FrontendFactory
@@ -243,9 +244,9 @@ def test_time_the_member_keeps_the_body_waiting_does_not_count() -> None:
     proto, client = h.client()
     proto.dataReceived(b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
     member = h.accept_member()
-    proto.pause_reading("member-backpressure")
+    proto.pause_reading(PauseReason.BACKPRESSURE)
     h.reactor.advance(30)
-    proto.resume_reading("member-backpressure")
+    proto.resume_reading(PauseReason.BACKPRESSURE)
     h.reactor.advance(9)
     assert not client.closed
     proto.dataReceived(b"defghij")

@@ -27,6 +27,7 @@ from ajpbalancer.config import (
     parse,
     summary,
 )
+from ajpbalancer.patterns import Engine
 
 FRONT = "[frontend]\nlisten = tcp:8080\n"
 CLUSTER = "[balancer://c]\nBalancerMember = http://127.0.0.1:8001\n"
@@ -551,10 +552,17 @@ def test_proxy_pass_match_compiles_the_regex() -> None:
     assert rule.target is not None and rule.target.path == "/$1.jsp"
 
 
-def test_proxy_pass_match_bad_regex_quotes_the_re_message() -> None:
+def test_proxy_pass_match_bad_regex_quotes_the_engine_message() -> None:
     assert messages(FRONT + "ProxyPassMatch = ^/(a http://h/\n") == [
-        "invalid regular expression '^/(a': missing ), unterminated subpattern at position 2"
+        "invalid regular expression '^/(a': missing ) at position 4"
     ]
+
+
+def test_proxy_pass_match_takes_pcre_syntax_that_re2_refuses() -> None:
+    """Look-ahead, back-references, possessive quantifiers: Apache's PCRE has them."""
+    for pattern in (r"^/(?!static/)(.*)$", r"^/(a)\1$", r"^/a++$", r"^/(?>ab|a)c$"):
+        rule = ok(FRONT + f"ProxyPassMatch = {pattern} http://h/\n").frontends[0].rules[0]
+        assert rule.regex is not None and rule.regex.engine is Engine.BACKTRACKING, pattern
 
 
 def test_proxy_pass_match_exclusion() -> None:

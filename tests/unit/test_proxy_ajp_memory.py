@@ -7,6 +7,8 @@ well-formed (or deliberately malformed) AJP packet.
 
 from __future__ import annotations
 
+import io
+
 from ajpbalancer.ajp import (
     CPing,
     CPong,
@@ -18,6 +20,7 @@ from ajpbalancer.ajp import (
     SendHeaders,
     ServerConnection,
 )
+from ajpbalancer.proxy import AccessLog
 from tests.unit.proxyharness import Harness, Member, Transport, without_date
 
 GET = b"GET /app/x?q=1 HTTP/1.1\r\nHost: www.example\r\nAccept: */*\r\n\r\n"
@@ -354,3 +357,26 @@ def test_slow_client_pauses_the_ajp_member_and_reuse_resumes_it() -> None:
     tomcat.send(EndResponse(reuse=True))
     tomcat.codec.start_next_cycle()
     assert tomcat.member.transport.producerState == "producing"
+
+
+def test_headers_that_overflow_the_packet_are_charged_to_no_member() -> None:
+    """The request cannot be expressed to the member at all: the 400 is the request's,
+    so the access log names no member and the member is neither busy nor elected."""
+    stream = io.StringIO()
+    h = Harness(
+        "[ajpbalancer]\naccess_log = off\n[frontend]\nlisten = tcp:1\n"
+        "ProxyPass = /app balancer://c/app\n"
+        "[balancer://c]\nBalancerMember = ajp://127.0.0.2:8009\n",
+        access_log=AccessLog(stream),
+    )
+    proto, client = h.client()
+    big = b"X-Big: " + b"x" * 5000 + b"\r\n"
+    proto.dataReceived(b"GET /app/x HTTP/1.1\r\nHost: h\r\n" + big + big + b"\r\n")
+    member = h.accept_member()
+    assert client.value().startswith(b"HTTP/1.1 400 ")
+    assert member.transport.value() == b""
+    line = stream.getvalue()
+    assert '"GET /app/x HTTP/1.1" 400 ' in line
+    assert line.endswith('"-" "-" -\n')  # no referer, no user agent, no member
+    (state,) = h.runtime.balancers["c"].states
+    assert (state.elected, state.busy) == (0, 0)

@@ -615,3 +615,54 @@ def test_an_invalid_host_field_gets_400_and_reaches_no_member(host: bytes) -> No
     proto.dataReceived(b"GET /app/x HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
     assert client.value().startswith(b"HTTP/1.1 400 ")
     assert h.reactor.tcpClients == []
+
+
+@pytest.mark.parametrize(
+    "target", [b"/static/x", b"/elsewhere"], ids=["excluded-by-bang", "no-rule"]
+)
+def test_an_expecting_request_answered_by_the_proxy_itself_closes_the_connection(
+    target: bytes,
+) -> None:
+    """A client that sent ``Expect: 100-continue`` and got a final answer from the proxy
+    (a ``!`` rule, no rule) may or may not send its body: the connection closes, as
+    Apache's does, so that the next request is never read as that body."""
+    h = Harness()
+    proto, client = h.client()
+    proto.dataReceived(
+        b"POST " + target + b" HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+        b"Content-Length: 5\r\n\r\n"
+    )
+    proto.dataReceived(b"GET /app/x HTTP/1.1\r\nHost: x\r\n\r\n")  # would be "the body"
+    out = client.value()
+    assert out.startswith(b"HTTP/1.1 404 ")
+    assert b"\r\nConnection: close\r\n" in out.split(b"\r\n\r\n", 1)[0] + b"\r\n"
+    assert out.count(b"HTTP/1.1 ") == 1
+    assert client.closed
+    assert h.pending_connects() == []
+
+
+def test_an_invalid_connection_option_is_refused_before_any_member_is_chosen() -> None:
+    """``Connection: a/b`` is not a list of tokens: 400 from the frontend, logged with no
+    member and counted against none."""
+    stream = io.StringIO()
+    h = Harness(access_log=AccessLog(stream))
+    proto, client = h.client()
+    proto.dataReceived(b"GET /app/x HTTP/1.1\r\nHost: x\r\nConnection: a/b\r\n\r\n")
+    assert client.value().startswith(b"HTTP/1.1 400 ")
+    assert h.pending_connects() == []
+    states = h.runtime.balancers["c"].states
+    assert [(s.elected, s.busy) for s in states] == [(0, 0), (0, 0)]
+
+
+def test_requests_the_frontend_refuses_are_logged_with_no_member() -> None:
+    """A refusal with no exchange (bad framing, a head that cannot be parsed) is in the
+    access log as Apache logs it: the request line when there is one, else ``-``."""
+    stream = io.StringIO()
+    h = Harness(access_log=AccessLog(stream))
+    proto, _client = h.client()
+    proto.dataReceived(b"POST /app/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\nhello")
+    proto2, _client2 = h.client(port=40001)
+    proto2.dataReceived(b"GET /app/x HTTP/1.1\nHost: x\n\n")
+    first, second = stream.getvalue().splitlines()
+    assert '"POST /app/x HTTP/1.1" 400 ' in first and first.endswith('"-" "-" -')
+    assert ' "-" 400 ' in second and second.endswith('"-" "-" -')

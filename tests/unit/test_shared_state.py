@@ -31,7 +31,7 @@ def two_views(memory: SharedMemory, key: str = "b m1", **params: object) -> tupl
 
 
 def test_a_new_slot_is_filled_from_the_member_parameters(memory: SharedMemory) -> None:
-    a, _ = two_views(memory, loadfactor=3, route="node1", lbset=2, status="H", retry=5)
+    a, _ = two_views(memory, loadfactor=3, route="node1", lbset=2, status=frozenset("H"), retry=5)
     assert (a.lbfactor, a.route, a.lbset, a.retry, a.standby) == (300, "node1", 2, 5.0, True)
     assert (a.lbstatus, a.busy, a.elected, a.redirect) == (0, 0, 0, None)
 

@@ -102,6 +102,8 @@ SHAPES: dict[str, Shape] = {
     "value-nul": Shape(get(HOST + b"X: a\x00b\r\n"), 400),
     "value-del": Shape(get(HOST + b"X: a\x7fb\r\n"), 400),
     "value-ctl": Shape(get(HOST + b"X: a\x1bb\r\n"), 400),
+    # Connection options are tokens (field names); anything else is refused.
+    "connection-non-token": Shape(get(HOST + b"Connection: a/b\r\n"), 400),
     # Host: several, missing, malformed.
     "host-twice": Shape(get(b"Host: x\r\nHost: y\r\n"), 400),
     "host-twice-same": Shape(get(b"Host: x\r\nHost: x\r\n"), 400),
