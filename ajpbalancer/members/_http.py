@@ -163,12 +163,12 @@ class HTTPMemberConnection(Switchable, MemberProtocol):
     ) -> None:
         """Write a request head; then ``write_body``/``end_body`` unless ``body`` is NONE."""
         assert self.transport is not None
-        upgrade = None
         if not isinstance(request, bytes):
             if not isinstance(request, UpgradeRequest):
                 raise TypeError(f"an HTTP member is sent an HTTP/1.1 head, not {request!r}")
-            upgrade, request = request.upgrade, request.head
-        self._upgrade = upgrade
+            # Left set after an answer other than 101 (nothing to reset on the common
+            # path): a later 101 to a request that did not ask is refused by its exchange.
+            self._upgrade, request = request.upgrade, request.head
         self.sink = sink
         self.requests += 1
         self._method = method

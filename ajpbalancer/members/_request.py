@@ -49,11 +49,8 @@ def http_head(
     preserve_host: bool,
     add_forwarded: bool,
     server_name: bytes,
-    upgrade: bytes | None = None,
 ) -> bytes:
-    """The HTTP/1.1 request head for an HTTP member (see :mod:`ajpbalancer.headers`);
-    with ``upgrade``, ``Connection: Upgrade`` and ``Upgrade`` end it, as mod_proxy_http
-    ends the head of a request it lets switch protocols."""
+    """The HTTP/1.1 request head for an HTTP member (see :mod:`ajpbalancer.headers`)."""
     headers = request_headers(
         req.head.headers,
         member_host=member_host,
@@ -64,9 +61,13 @@ def http_head(
         body_length=None if req.chunked else req.length,
         chunked=req.chunked,
     )
-    if upgrade is not None:
-        headers = [*headers, (b"Connection", b"Upgrade"), (b"Upgrade", upgrade)]
     return serialize_request_head(req.head.method, req.target, headers)
+
+
+def upgrade_head(head: bytes, upgrade: bytes) -> bytes:
+    """``head`` (of :func:`http_head`) asking to switch to ``upgrade``: ``Connection:
+    Upgrade`` and ``Upgrade`` end it, as mod_proxy_http ends such a request's head."""
+    return head[:-2] + b"Connection: Upgrade\r\nUpgrade: " + upgrade + b"\r\n\r\n"
 
 
 def merge_repeated(headers: Headers) -> tuple[tuple[bytes, bytes], ...]:

@@ -39,6 +39,7 @@ from ajpbalancer.members._request import (
     UpgradeRequest,
     ajp_forward,
     http_head,
+    upgrade_head,
 )
 from ajpbalancer.members._sink import MemberConnection, MemberRequest
 
@@ -144,9 +145,8 @@ class MemberRuntime:
             preserve_host=frontend.preserve_host,
             add_forwarded=frontend.add_headers,
             server_name=server_name,
-            upgrade=offer,
         )
-        return UpgradeRequest(head, offer)
+        return UpgradeRequest(upgrade_head(head, offer), offer)
 
     def open_connection(
         self,

@@ -10,38 +10,26 @@ request that failed on a reused keep-alive connection before anything of its bod
 sent is tried once more on a fresh connection (the member may have closed the idle
 connection as we reused it); a request whose body was sent is never resent.
 
-A request that asks to switch protocols (HTTP/1.1, ``Connection: Upgrade``) to a
-member whose ``upgrade=`` allows one of them goes with its ``Upgrade`` field, as
-mod_proxy_http sends it (to an ``ajp://`` member's ``upgradeurl``). Its answer is an
-ordinary response, unless the member answers ``101``: then, once the request's body
-ended, the ``101`` goes to the client and the two connections become a :class:`Tunnel`.
-The exchange lasts as long as the tunnel: the member stays busy, and the access log line
-(status 101, the bytes both ways, the duration) is written when the tunnel closes.
+A request that asks to switch protocols is an :class:`~ajpbalancer.proxy._upgrade.
+UpgradeExchange` instead (the frontend context chooses): this class's path stays free of
+upgrades, which only refuses a ``101`` nobody asked for.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IPushProducer
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from ajpbalancer._transport import Outbox
 from ajpbalancer.balancer import post_request
 from ajpbalancer.channel import Channel, PauseReason
-from ajpbalancer.config import Frontend, Scheme
-from ajpbalancer.connection import ClientInfo
+from ajpbalancer.config import Scheme
 from ajpbalancer.errors import AJPBalancerError
-from ajpbalancer.h1 import (
-    BodyMode,
-    Headers,
-    HTTPProtocolError,
-    Request,
-    RequestHead,
-    header_values,
-)
+from ajpbalancer.h1 import BodyMode, Headers, HTTPProtocolError, Request
 from ajpbalancer.headers import http_date, response_fields
 from ajpbalancer.members import (
     FailureKind,
@@ -51,13 +39,14 @@ from ajpbalancer.members import (
     MemberRuntime,
     OutgoingRequest,
 )
-from ajpbalancer.proxy._accesslog import AccessLog
 from ajpbalancer.proxy._balancers import BalancerRuntime
-from ajpbalancer.proxy._observer import ExchangeObserver, TunnelMeter
-from ajpbalancer.proxy._tunnel import Tunnel
-from ajpbalancer.rewrite import ReverseMap, request_base
-from ajpbalancer.routing import Router, RoutingError, split_target
+from ajpbalancer.proxy._observer import ExchangeObserver
+from ajpbalancer.rewrite import request_base
+from ajpbalancer.routing import RoutingError, split_target
 from ajpbalancer.tunnel import TunnelEnd
+
+if TYPE_CHECKING:
+    from ajpbalancer.proxy._context import FrontendContext
 
 log = Logger()
 
@@ -74,45 +63,9 @@ _SCHEME_BALANCER = Scheme.BALANCER
 IDEMPOTENT = frozenset({b"GET", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"TRACE"})
 
 
-@dataclass(slots=True)
-class FrontendContext:
-    """Everything a frontend's exchanges share: routing, members, logging."""
-
-    reactor: IReactorTime
-    frontend: Frontend
-    router: Router
-    balancers: dict[str, BalancerRuntime]
-    direct_members: dict[int, MemberRuntime]
-    server_name: bytes
-    access_log: AccessLog | None = None
-    reverse: ReverseMap | None = None
-    in_flight: set[ProxyExchange] = field(default_factory=set)
-    observer: ExchangeObserver | None = None
-    outbox: Outbox = field(default_factory=Outbox)
-
-    def exchange(self, channel: Channel, request: Request) -> ProxyExchange:
-        return ProxyExchange(self, channel, request)
-
-    def answered(
-        self, client: ClientInfo, head: RequestHead | None, status: int, size: int
-    ) -> None:
-        """An answer a client connection gave by itself (see ``channel.Answered``): in the
-        access log (no member) and the metrics, as an exchange's would be."""
-        if self.access_log is not None:
-            self.access_log.log(client.ip, head, status, size, "-")
-        if self.observer is not None:
-            self.observer.request_done(
-                self.frontend.name, None, None, status=status, seconds=0.0, member_seconds=None
-            )
-
-
 @implementer(IPushProducer)
 class ProxyExchange:
     """See the module docstring."""
-
-    # Set only once a member answered 101 (never read on the path of other requests).
-    _pending_switch: tuple[bytes, Headers, TunnelEnd] | None = None  # before the body ended
-    tunnel: Tunnel | None = None
 
     def __init__(
         self,
@@ -147,8 +100,6 @@ class ProxyExchange:
         self._sent_bytes = 0
         self._started = ctx.reactor.seconds()
         self._member_started = self._started
-        self._offer = request.upgrade  # the protocols it asks to switch to (HTTP/1.1 only)
-        self._upgrade: bytes | None = None  # the same, once the chosen member may switch
         ctx.in_flight.add(self)
         self._start()
 
@@ -220,18 +171,8 @@ class ProxyExchange:
         """Send ``request`` to ``member`` (whose busy count the caller raised)."""
         self._member = member
         self._member_started = self._ctx.reactor.seconds()
-        offer = self._offer
         try:
-            if offer is None:
-                self._payload = member.prepare(request, self._ctx.frontend, self._ctx.server_name)
-            elif member.can_upgrade(offer):
-                self._upgrade = offer
-                self._payload = member.prepare_upgrade(
-                    request, self._ctx.frontend, self._ctx.server_name, offer
-                )
-            else:  # this member may not switch: an ordinary request, without Upgrade
-                self._upgrade = None
-                self._payload = member.prepare(request, self._ctx.frontend, self._ctx.server_name)
+            self._payload = member.prepare(request, self._ctx.frontend, self._ctx.server_name)
         except HTTPProtocolError as e:
             self._refused(e.status, e.message)
             return
@@ -253,16 +194,12 @@ class ProxyExchange:
         assert self._member is not None
         if not self._body_done:
             self._channel.pause_reading(_PAUSE_MEMBER)
-        member = self._member
-        pool = member.pool if self._upgrade is None else member.upgrade_pool
-        self._cancel = pool.acquire(self._connected, self._not_connected, fresh=fresh)
+        self._cancel = self._member.pool.acquire(self._connected, self._not_connected, fresh=fresh)
 
     def _connected(self, conn: MemberConnection, reused: bool) -> None:
         self._cancel = None
         if self._finished:
-            member = self._member
-            assert member is not None
-            (member.pool if self._upgrade is None else member.upgrade_pool).release(conn, True)
+            self._release_unused(conn)
             return
         self._conn = conn
         self._reused = reused
@@ -287,6 +224,11 @@ class ProxyExchange:
                 self._channel.send_continue()
             self._channel.resume_reading(_PAUSE_MEMBER)
 
+    def _release_unused(self, conn: MemberConnection) -> None:
+        """A connection came after the exchange ended: back to the pool it came from."""
+        assert self._member is not None
+        self._member.pool.release(conn, True)
+
     def _not_connected(self, error: MemberError) -> None:
         self._cancel = None
         self._fail(error)
@@ -307,16 +249,10 @@ class ProxyExchange:
         self._body_done = True
         if self._conn is not None and self._has_body:
             self._conn.end_body()
-        if self._upgrade is not None and self._pending_switch is not None:
-            pending, self._pending_switch = self._pending_switch, None
-            self._switch(*pending)
 
     def client_gone(self) -> None:
         if self._finished:
             return
-        if self._pending_switch is not None:  # the 101 never reached the client
-            self._pending_switch = None
-            self._status = 0
         if self._wait_call is not None and self._wait_call.active():
             self._wait_call.cancel()
         if self._cancel is not None:
@@ -353,12 +289,6 @@ class ProxyExchange:
         if reverse is not None:
             base = self._base()
             out = [(name, reverse.header(name, value, base)) for name, value in out]
-        if self._upgrade is not None:
-            # Another answer to an upgrade (426, say) keeps an Upgrade the member may
-            # switch to, as mod_proxy_http passes it back.
-            chosen = b", ".join(header_values(headers, b"upgrade"))
-            if chosen and member is not None and member.can_upgrade(chosen):
-                out += ((b"Connection", b"Upgrade"), (b"Upgrade", chosen))
         self._channel.start_response(status, reason, out, length)
         self._channel.register_producer(self)
 
@@ -378,72 +308,17 @@ class ProxyExchange:
         self._fail(error)
 
     def member_switched(self, reason: bytes, headers: Headers, end: TunnelEnd) -> None:
-        """The member answered ``101``: its fields go to the client as a response's
-        would (``ProxyPassReverse`` too) plus ``Connection: Upgrade`` and its
-        ``Upgrade``; then the tunnel, at once or once the request's body has ended."""
-        self._status = 101
-        out, _ = response_fields(headers)
-        reverse = self._ctx.reverse
-        if reverse is not None:
-            base = self._base()
-            out = [(name, reverse.header(name, value, base)) for name, value in out]
-        out += (
-            (b"Connection", b"Upgrade"),
-            (b"Upgrade", b", ".join(header_values(headers, b"upgrade"))),
-        )
-        if not self._body_done:
-            end.pause_reading()
-            self._pending_switch = (reason, out, end)
-            return
-        self._switch(reason, out, end)
-
-    def _switch(self, reason: bytes, fields: Headers, end: TunnelEnd) -> None:
-        member = self._member
-        assert member is not None
-        self._conn = None
-        client = self._channel.switch_protocols(reason, fields)
-        if client is None:
-            end.abort()
-            self._status = 0
-            self._finish(499)
-            return
-        end.resume_reading()
-        ctx = self._ctx
-        idle = ctx.frontend.websocket_idle_timeout
-        meter: TunnelMeter | None = None
-        if ctx.observer is not None:
-            self._observe(ctx.observer, 101)  # the request: answered 101 after this long
-            balancer = self._balancer
-            meter = ctx.observer.tunnel_opened(
-                None if balancer is None else balancer.name, member.name
+        """A ``101`` to a request that did not ask to switch (its connection once carried
+        one that did, answered otherwise): a broken answer."""
+        end.abort()
+        self.member_failed(
+            MemberError(
+                FailureKind.PROTOCOL,
+                "member switched protocols unasked",
+                request_sent=True,
+                response_started=False,
             )
-        self.tunnel = Tunnel(
-            ctx.reactor,
-            client,
-            end,
-            idle_timeout=(member.timeout if idle is None else idle) or None,
-            linger=member.timeout,
-            closed=self._tunnel_closed,
-            meter=meter,
         )
-
-    def _tunnel_closed(self, tunnel: Tunnel) -> None:
-        """Both ends are gone: the member is no longer busy; the access log line."""
-        self._finished = True
-        self._ctx.in_flight.discard(self)
-        member = self._member
-        assert member is not None
-        member.lb.request_done()
-        access_log = self._ctx.access_log
-        if access_log is not None:
-            access_log.log(
-                self._channel.client_info().ip,
-                self._head,
-                101,
-                tunnel.to_client,
-                member.name,
-                tunnel=(tunnel.to_member, tunnel.to_client, tunnel.seconds),
-            )
 
     def pause_request_body(self) -> None:
         # A reason of its own: _connected lifting the MEMBER pause must not lift this one.
