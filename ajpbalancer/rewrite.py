@@ -21,7 +21,7 @@ attribute by its spelling alone, the first (name=value) token included.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ajpbalancer.config import Balancer, CookieRule, Frontend, ReverseRule, Scheme
@@ -250,6 +250,30 @@ class ReverseMap:
             frontend.cookie_domain,
             frontend.cookie_path,
         )
+
+    def headers(
+        self, fields: list[tuple[bytes, bytes]], public_base: Callable[[], bytes]
+    ) -> list[tuple[bytes, bytes]]:
+        """``fields`` of a response with every mapping applied (:meth:`header` on each).
+
+        ``public_base`` gives the frontend's ``scheme://host[:port]`` for this request; it
+        is asked for only when a field needs it (most responses have none)."""
+        out = fields
+        for i, (name, value) in enumerate(fields):
+            folded = name.lower()
+            if folded in LOCATION_HEADERS:
+                mapped = reverse_location(
+                    value, self.rules, self.members_by_balancer, public_base()
+                )
+            elif folded in COOKIE_HEADERS:
+                mapped = reverse_cookie(value, self.cookie_domain, self.cookie_path)
+            else:
+                continue
+            if mapped is not value:
+                if out is fields:
+                    out = list(fields)
+                out[i] = (name, mapped)
+        return out
 
     def header(self, name: bytes, value: bytes, public_base: bytes) -> bytes:
         """``value`` of response header ``name`` after whichever mapping applies to it.

@@ -1,30 +1,39 @@
 """The twistd plugin's options and service: ``twistd -n ajpbalancer --config FILE [--check]``.
 
 This is the only module that touches the global reactor and installs signal handlers
-(``SIGHUP`` reloads). An invalid configuration is reported (one line per problem) and
-exits non-zero here, before anything listens; ``--check`` also prints warnings (a
-``ProxyPassMatch`` pattern with nested quantifiers) that leave the exit status 0.
+(``SIGHUP`` reloads) and the hook that prints a failed start. An invalid configuration is
+reported (one line per problem) and exits non-zero here, before anything listens; a
+valid one that cannot start (a port in use, a file that cannot be opened) stops the
+start with one line saying which and why, exit status 1, no traceback. ``--check`` also
+prints warnings (a ``ProxyPassMatch`` pattern with nested quantifiers) that leave the
+exit status 0.
 """
 
 from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Callable
+from types import TracebackType
 from typing import Any, ClassVar, cast
 
 from twisted.application.service import IService
 from twisted.internet.interfaces import IReactorThreads
+from twisted.logger import Logger
 from twisted.python import usage
 
-from ajpbalancer.config import CheckEndpoint, Config, ConfigError, load, summary
+from ajpbalancer.config import Config, ConfigError, summary
 from ajpbalancer.patterns import warnings
 
+log = Logger()
 
-def _check_endpoint() -> CheckEndpoint:
-    """The service's endpoint check, imported only now: ``--help`` stays light."""
-    from ajpbalancer.service import check_endpoint  # noqa: PLC0415
 
-    return check_endpoint
+def _load(path: str) -> Config:
+    """The service's loader, with every check a start makes; imported only now, so that
+    ``--help`` stays light."""
+    from ajpbalancer.service import load_config  # noqa: PLC0415
+
+    return load_config(path)
 
 
 def pattern_warnings(config: Config) -> list[str]:
@@ -58,7 +67,7 @@ class Options(usage.Options):
         if not path:
             raise usage.UsageError("--config is required")
         try:
-            self.config = load(path, check_endpoint=_check_endpoint())
+            self.config = _load(path)
         except ConfigError as e:
             for problem in e.problems:
                 print(problem, file=sys.stderr)
@@ -71,16 +80,39 @@ class Options(usage.Options):
             raise SystemExit(0)
 
 
+ExceptHook = Callable[[type[BaseException], BaseException, "TracebackType | None"], Any]
+
+
+def one_line_start_errors(previous: ExceptHook, error_type: type[BaseException]) -> ExceptHook:
+    """An ``excepthook`` that reports an ``error_type`` as its one line, in twistd's log
+    and on the process's own stderr; anything else goes to ``previous``.
+
+    twistd opens the listeners outside any ``try`` of ours (``privilegedStartService``):
+    it removes its pid file and re-raises, so the interpreter's hook has the last word
+    (and the exit status is 1).
+    """
+
+    def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> Any:
+        if not isinstance(value, error_type):
+            return previous(kind, value, tb)
+        log.critical("cannot start: {error}", error=str(value))
+        stream = sys.__stderr__ or sys.stderr
+        stream.write(f"{value}\n")
+        stream.flush()
+        return None
+
+    return hook
+
+
 def makeService(options: Options | dict[str, Any]) -> IService:
     from twisted.internet import reactor  # noqa: PLC0415 -- twistd installed it first
 
-    from ajpbalancer.service import ProxyService, check_endpoint  # noqa: PLC0415
+    from ajpbalancer.service import ProxyService, StartError, load_config  # noqa: PLC0415
 
     config = options.config if isinstance(options, Options) else options["config_object"]
     path = config.path
-    service = ProxyService(
-        reactor, config, loader=lambda: load(path, check_endpoint=check_endpoint)
-    )
+    service = ProxyService(reactor, config, loader=lambda: load_config(path, starting=False))
+    sys.excepthook = one_line_start_errors(sys.excepthook, StartError)
 
     threads = cast(IReactorThreads, reactor)
 

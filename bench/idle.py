@@ -49,6 +49,7 @@ if str(REPO_ROOT) not in sys.path:  # run as ``python bench/idle.py``
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench._ajpbalancer import start_proxy  # noqa: E402  (needs REPO_ROOT on sys.path)
+from bench._proc import fd_count, status_kib  # noqa: E402
 from bench._report import load_line, machine_line, shown_program, write_report  # noqa: E402  (needs REPO_ROOT on sys.path)
 from bench.protocols import CLK_TCK, _terminate, family_ticks, machine_facts  # noqa: E402
 from tests.integration.proxy import ProxyError, ProxyProcess, free_port  # noqa: E402
@@ -76,26 +77,6 @@ MAX_ANSWER = 1 << 20
 
 
 # --- /proc --------------------------------------------------------------------------------
-
-
-def status_kib(pid: int, key: str) -> int:
-    """A ``/proc/PID/status`` figure in KiB (``VmRSS``, ``VmHWM``); 0 if unreadable."""
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0
-    for line in text.splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    return 0
-
-
-def fd_count(pid: int) -> int:
-    """File descriptors open in `pid` (entries of ``/proc/PID/fd``)."""
-    try:
-        return len(os.listdir(f"/proc/{pid}/fd"))
-    except OSError:
-        return 0
 
 
 def nofile_limit(pid: int) -> str:

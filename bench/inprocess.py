@@ -1,4 +1,5 @@
-"""The proxy's own cost per request, without sockets: HTTP member against AJP member.
+"""The proxy's own cost per request, without sockets: HTTP member against AJP member, and
+the seed's setup (a sticky balancer of two AJP members with reverse rewriting).
 
 The real frontend, exchange, worker, pool and member connection run over memory
 transports (the unit tests' in-memory harness, ``tests/unit/proxyharness.py``): a client
@@ -52,11 +53,25 @@ access_log = off
 listen = tcp:8080:interface=127.0.0.1
 ProxyPass = /http http://127.0.0.2:8080/app
             /ajp ajp://127.0.0.2:8009/app
+ProxyPassMatch = ^/seed/(.*)$ balancer://mycluster/app/$1
+ProxyPassReverse = / balancer://mycluster/
+ProxyPassReverseCookieDomain = 127.0.0.2 localhost
+                               127.0.0.3 localhost
+
+[balancer://mycluster]
+BalancerMember = ajp://127.0.0.2:8009 route=node1
+                 ajp://127.0.0.3:8009 route=node2
+ProxySet = stickysession=JSESSIONID|jsessionid
 """
-PATHS = ("http", "ajp")
+PATHS = ("http", "ajp", "seed")
+"""An HTTP member, an AJP member (direct ``ProxyPass``), and the seed's setup: a balancer
+of two AJP members with sticky sessions, reached through ``ProxyPassMatch``, with
+``ProxyPassReverse`` and ``ProxyPassReverseCookieDomain`` (the requests carry a session
+cookie for node1, as a browser with a session does)."""
 SIZES = (100, 65536)
-REQUEST = b"GET /%s/download?size=%d HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"
-"""What wrk sends: the request line and Host."""
+REQUEST = b"GET /%s/download?size=%d HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n%s\r\n"
+"""What wrk sends: the request line and Host (and, for the seed's setup, the cookie)."""
+SESSION = b"Cookie: JSESSIONID=0123456789ABCDEF.node1\r\n"
 TOMCAT_HEADERS = ((b"X-Node", b"bench"), (b"Content-Type", b"application/octet-stream"))
 
 
@@ -104,7 +119,7 @@ def run(path: str, size: int, count: int) -> float:
     """Proxy ``count`` requests (after one to open the member connection); CPU s used."""
     harness = Harness(CONFIG)
     client, client_transport = harness.client()
-    request = REQUEST % (path.encode(), size)
+    request = REQUEST % (path.encode(), size, SESSION if path == "seed" else b"")
     answer = http_answer(size) if path == "http" else ajp_answer(size)
     client.dataReceived(request)
     member = harness.accept_member()
@@ -131,7 +146,7 @@ def run(path: str, size: int, count: int) -> float:
 
 def cpu_table(rounds: int, count: int) -> str:
     lines = [
-        "| body | HTTP member µs/req | AJP member µs/req | AJP ÷ HTTP |",
+        "| body | HTTP member µs/req | AJP member µs/req | seed setup (AJP) µs/req | AJP ÷ HTTP |",
         "|---:|---:|---:|---:|",
     ]
     for size in SIZES:
@@ -140,7 +155,7 @@ def cpu_table(rounds: int, count: int) -> str:
             samples = [run(path, size, count) / count * 1e6 for _ in range(rounds)]
             cost[path] = statistics.median(samples)
         lines.append(
-            f"| {size_label(size)} | {cost['http']:.1f} | {cost['ajp']:.1f} "
+            f"| {size_label(size)} | {cost['http']:.1f} | {cost['ajp']:.1f} | {cost['seed']:.1f} "
             f"| {cost['ajp'] / cost['http']:.2f} |"
         )
     return "\n".join(lines)
@@ -173,7 +188,8 @@ def instruction_table(count: int) -> str:
         raise SystemExit("--instructions needs valgrind (apt install valgrind)")
     run("http", 100, 1)  # compile what changed, so that neither run below pays for it
     lines = [
-        "| body | HTTP member instr/req | AJP member instr/req | AJP ÷ HTTP |",
+        "| body | HTTP member instr/req | AJP member instr/req | seed setup (AJP) instr/req "
+        "| AJP ÷ HTTP |",
         "|---:|---:|---:|---:|",
     ]
     for size in SIZES:
@@ -182,7 +198,7 @@ def instruction_table(count: int) -> str:
             low, high = _callgrind(path, size, count), _callgrind(path, size, 3 * count)
             per[path] = (high - low) / (2 * count)
         lines.append(
-            f"| {size_label(size)} | {per['http']:,.0f} | {per['ajp']:,.0f} "
+            f"| {size_label(size)} | {per['http']:,.0f} | {per['ajp']:,.0f} | {per['seed']:,.0f} "
             f"| {per['ajp'] / per['http']:.2f} |"
         )
     return "\n".join(lines)

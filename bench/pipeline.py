@@ -62,6 +62,7 @@ from bench._pipeline_client import (  # noqa: E402
     warm_up,
     write_pipelines,
 )
+from bench._proc import fd_count, status_kib  # noqa: E402
 from bench._report import load_line, machine_line, shown_program, write_report  # noqa: E402
 from bench._slow_member import SlowMember  # noqa: E402
 from bench.idle import nofile_limit, raise_nofile  # noqa: E402
@@ -121,25 +122,6 @@ APACHE_SPARE_THREADS = 64
 # --- /proc --------------------------------------------------------------------------------
 
 
-def _status_kib(pid: int, key: str, name: str = "status") -> int:
-    """A ``/proc/PID/status`` (or ``smaps_rollup``) figure in KiB; 0 if unreadable."""
-    try:
-        text = Path(f"/proc/{pid}/{name}").read_text()
-    except OSError:
-        return 0
-    for line in text.splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    return 0
-
-
-def _fds(pid: int) -> int:
-    try:
-        return len(os.listdir(f"/proc/{pid}/fd"))
-    except OSError:
-        return 0
-
-
 def tcp_memory_kib() -> int:
     """Memory of the machine's TCP socket buffers (``/proc/net/sockstat``), KiB."""
     with contextlib.suppress(OSError, ValueError, IndexError):
@@ -170,10 +152,10 @@ class Snapshot:
         family = process_family(root)
         pids = [s.pid for s in family]
         return cls(
-            rss_kib=sum(_status_kib(p, "VmRSS") for p in pids),
-            hwm_kib=sum(_status_kib(p, "VmHWM") for p in pids),
-            pss_kib=sum(_status_kib(p, "Pss", "smaps_rollup") for p in pids),
-            fds=sum(_fds(p) for p in pids),
+            rss_kib=sum(status_kib(p, "VmRSS") for p in pids),
+            hwm_kib=sum(status_kib(p, "VmHWM") for p in pids),
+            pss_kib=sum(status_kib(p, "Pss", "smaps_rollup") for p in pids),
+            fds=sum(fd_count(p) for p in pids),
             processes=len(pids),
             cpu_seconds=sum(s.ticks for s in family) / CLK_TCK,
             tcp_memory_kib=tcp_memory_kib(),

@@ -7,12 +7,15 @@ Without an argument it draws ``bench/results/latest.json``; given a directory, i
 same name, unless ``-o`` says otherwise. One column per body size; the top row is
 requests/s per target at each concurrency, the bottom row the proxy's CPU time per
 request (Tomcat direct has no proxy: its bar is Tomcat's own CPU per request, hatched).
+The seed targets (a sticky balancer of two Tomcat nodes) are dotted, in lighter or darker
+shades of their proxy's colour.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -39,7 +42,19 @@ COLORS = {
     "nginx": "#17becf",
     "haproxy": "#9467bd",
     "twisted-proxy": "#2ca02c",
+    "ajpbalancer-seed-http": "#6baed6",
+    "ajpbalancer-seed-ajp": "#08306b",
+    "apache-seed-http": "#fdd0a2",
+    "apache-seed-ajp": "#7f0000",
 }
+LEGEND_COLUMNS = 4
+MIN_WIDTH = 12
+"""Inches: room for the title and for four columns of legend, however few the sizes."""
+
+
+def is_seed(name: str) -> bool:
+    """Whether `name` is one of the seed targets (``ajpbalancer-seed-ajp``...)."""
+    return "-seed-" in name
 
 
 def find_result(path: Path) -> Path:
@@ -63,7 +78,11 @@ def plot(report: dict[str, Any], out: Path) -> None:
     sizes = sorted({c["size"] for c in cells})
     concurrencies = sorted({c["concurrency"] for c in cells})
     fig, axes = plt.subplots(
-        2, len(sizes), figsize=(5.5 * len(sizes) + 1, 9), squeeze=False, sharex="col"
+        2,
+        len(sizes),
+        figsize=(max(5.5 * len(sizes) + 1, MIN_WIDTH), 9),
+        squeeze=False,
+        sharex="col",
     )
     width = 0.8 / max(len(targets), 1)
     for column, size in enumerate(sizes):
@@ -84,13 +103,22 @@ def plot(report: dict[str, Any], out: Path) -> None:
                 cpu.append(entry.get("tomcat_cpu_us_per_request") if own else proxy_cpu)
                 hatched.append(own)
             color = COLORS.get(name)
-            top.bar(xs, rps, width, label=labels.get(name, name), color=color)
+            dots = ".." if is_seed(name) else ""
+            top.bar(
+                xs,
+                rps,
+                width,
+                label=labels.get(name, name),
+                color=color,
+                hatch=dots or None,
+                edgecolor="white",
+            )
             bottom.bar(
                 xs,
                 [c or 0 for c in cpu],
                 width,
                 color=color,
-                hatch=["//" if h else "" for h in hatched] if hatched else None,
+                hatch=["//" if h else dots for h in hatched] if hatched else None,
                 edgecolor="white",
             )
         top.set_title(f"{size_label(size)} responses")
@@ -102,16 +130,22 @@ def plot(report: dict[str, Any], out: Path) -> None:
             ax.grid(axis="y", alpha=0.3)
             ax.set_axisbelow(True)
     handles, names = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="lower center", ncol=min(len(names), 4), fontsize="small")
+    fig.legend(
+        handles, names, loc="lower center", ncol=min(len(names), LEGEND_COLUMNS), fontsize="small"
+    )
+    legend_rows = math.ceil(len(names) / LEGEND_COLUMNS)
+    bottom_margin = 0.035 + 0.025 * legend_rows
     unavailable = [
         f"{t['label']}: unavailable" for t in report["targets"].values() if not t["available"]
     ]
     machine = report["machine"]
     settings = report["settings"]
+    seed = any(is_seed(name) for name in targets)
     fig.suptitle(
         "Tomcat behind ajpbalancer, Apache httpd, nginx, HAProxy and Twisted's proxy "
-        "(one run, targets alternating)\n"
-        f"{machine['date']} · {machine['cpu_model']} · {machine['nproc']} cores · "
+        + "(one run, targets alternating)\n"
+        + ("Dotted: the seed's setup, a sticky balancer of two Tomcat nodes\n" if seed else "")
+        + f"{machine['date']} · {machine['cpu_model']} · {machine['nproc']} cores · "
         f"{machine['python']} · Twisted {machine['twisted']} · {machine['apache']} · "
         f"{settings['duration']} s per run"
         + (f"\n{'; '.join(unavailable)}" if unavailable else ""),
@@ -119,12 +153,12 @@ def plot(report: dict[str, Any], out: Path) -> None:
     )
     fig.text(
         0.01,
-        0.075,
+        bottom_margin - 0.015,
         "Hatched: Tomcat direct, Tomcat's own CPU per request. Shared machine: compare "
         "ratios within this run, not absolute figures.",
         fontsize="x-small",
     )
-    fig.tight_layout(rect=(0, 0.09, 1, 1))
+    fig.tight_layout(rect=(0, bottom_margin, 1, 1))
     fig.savefig(out, dpi=110)
     plt.close(fig)
 

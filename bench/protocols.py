@@ -1,7 +1,9 @@
-"""Protocol comparison benchmark: one Tomcat reached directly and through five proxies.
+"""Protocol comparison benchmark: Tomcat reached directly, through five proxies, and
+through the seed's balancer setup in ajpbalancer and in Apache httpd.
 
-In one run this starts one Tomcat 10 node on 127.0.0.2 (the integration tests' fixture,
-with its access log off and the JVM's full JIT on) and, in front of it:
+In one run this starts one Tomcat 10 node, node1 on 127.0.0.2 (the integration tests'
+fixture, with its access log off and the JVM's full JIT on; ``jvmRoute`` node1) and, in
+front of it:
 
 ==================== =========================================================
 ``tomcat``           Tomcat direct over HTTP (the 1.00 of every ratio)
@@ -17,14 +19,33 @@ with its access log off and the JVM's full JIT on) and, in front of it:
 Seven proxy targets in all: nginx and HAProxy speak no AJP, so they proxy to Tomcat's
 HTTP connector only.
 
+The **seed targets** are the setup users run (issue 15): a balancer of two Tomcat nodes,
+node1 on 127.0.0.2 and node2 on 127.0.0.3 (same ports, ``jvmRoute`` node1 and node2),
+with ``stickysession=JSESSIONID|jsessionid``, a ``ProxyPassMatch`` rule,
+``ProxyPassReverse`` and ``ProxyPassReverseCookieDomain`` (`SeedSetup`, one description
+written as ajpbalancer's config and as Apache's ``<Proxy balancer://…>``):
+
+============================= ===================================================
+``ajpbalancer-seed-http``     ajpbalancer, both nodes over HTTP
+``ajpbalancer-seed-ajp``      ajpbalancer, both nodes over AJP
+``apache-seed-http``          Apache httpd, mod_proxy_balancer + mod_proxy_http
+``apache-seed-ajp``           Apache httpd, mod_proxy_balancer + mod_proxy_ajp (the
+                              1.00 of the seed targets' "vs Apache AJP")
+============================= ===================================================
+
+node2 starts only when a seed target is asked for. wrk drives the seed targets with
+``bench/_sticky.lua``: half of the requests carry ``JSESSIONID=x.node1`` or
+``x.node2`` (sticky), half no cookie (balanced); each target is checked to route them
+so before it is measured.
+
 For every (concurrency, body size) cell it runs ``wrk -t1 -cC -dDs --latency`` against
 each target in turn (a short warm-up first; the starting target rotates from cell to
 cell), so that the noise of a shared machine falls on all targets alike. It records
 requests/s, latency percentiles, errors, the proxy's CPU time per request (utime+stime
 of the proxy's processes from ``/proc``, delta over the run, divided by the requests),
-its RSS, and Tomcat's and wrk's CPU time too. A target that cannot start (nginx or
-HAProxy not installed) or does not answer correctly (ajp:// before AJP members land) is
-reported as unavailable, with the reason, and the others carry on.
+its RSS, and the Tomcat nodes' and wrk's CPU time too. A target that cannot start (nginx
+or HAProxy not installed) or does not answer correctly is reported as unavailable, with
+the reason, and the others carry on.
 
 Results: ``OUT/protocols-STAMP.json`` (every raw figure and the machine's facts),
 ``OUT/protocols-STAMP.md`` (the table printed on stdout), ``OUT/latest.json`` pointing
@@ -56,6 +77,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
+from urllib.parse import urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run as ``python bench/protocols.py``
@@ -71,12 +93,14 @@ from tests.integration.apache import (  # noqa: E402  (needs REPO_ROOT on sys.pa
     group_members,
     http_proxy,
 )
+from tests.integration.balancerhelpers import STICKY, headers_path  # noqa: E402
 from tests.integration.proxy import ProxyError, ProxyProcess, free_port  # noqa: E402
 from tests.integration.tomcat import (  # noqa: E402
     CATALINA_HOME,
     Tomcat,
     TomcatError,
     find_free_ports,
+    start_all,
 )
 
 # --- what is measured ---------------------------------------------------------------------
@@ -90,16 +114,39 @@ TARGETS: dict[str, str] = {
     "nginx": "nginx → HTTP (1 worker)",
     "haproxy": "HAProxy → HTTP (1 thread)",
     "twisted-proxy": "Twisted ReverseProxyResource",
+    "ajpbalancer-seed-http": "ajpbalancer seed → HTTP (2 nodes, sticky)",
+    "ajpbalancer-seed-ajp": "ajpbalancer seed → AJP (2 nodes, sticky)",
+    "apache-seed-http": "Apache seed → HTTP (2 nodes, sticky)",
+    "apache-seed-ajp": "Apache seed → AJP (2 nodes, sticky)",
 }
 """Target names (for ``--targets``) and their labels, in the order of the tables."""
 
+SEED_TARGETS = frozenset(name for name in TARGETS if "-seed-" in name)
+"""The seed's setup: a sticky balancer of both nodes with reverse rewriting."""
+
 BASELINE = "tomcat"
 REFERENCE = "apache-ajp"
-"""Ratios are given to the baseline (Tomcat direct) and to the reference proxy."""
+SEED_REFERENCE = "apache-seed-ajp"
+"""Ratios are given to the baseline (Tomcat direct) and to the reference proxy of the
+same setup: Apache mod_proxy_ajp to the one node, or Apache's seed balancer over AJP."""
 
-TOMCAT_ADDRESS = "127.0.0.2"
+
+def reference_of(name: str) -> str:
+    """The target whose req/s and p99 are the 1.00 of `name`'s "vs Apache AJP"."""
+    return SEED_REFERENCE if name in SEED_TARGETS else REFERENCE
+
+
+NODES = (("node1", "127.0.0.2"), ("node2", "127.0.0.3"))
+"""(name and jvmRoute, address) of the Tomcat nodes: node1 serves every target, node2
+only the seed targets' balancers (started only when one of them is asked for)."""
+TOMCAT_ADDRESS = NODES[0][1]
 TOMCAT_PORTS = (28080, 28009)
-"""Preferred (HTTP, AJP) ports, away from the test suite's 18080/18009."""
+"""Preferred (HTTP, AJP) ports, away from the test suite's 18080/18009; the same on
+every node, as in the seed's setup."""
+STICKY_SCRIPT = Path(__file__).resolve().parent / "_sticky.lua"
+"""wrk's script for the seed targets: half the requests with a routed session cookie."""
+STICKY_CHECKS = 3
+"""Requests per route (and without one) with which `probe_seed` checks the routing."""
 START_ATTEMPTS = 3
 
 DEFAULT_DURATION = 5
@@ -302,8 +349,10 @@ def parse_wrk(text: str) -> WrkResult:
     )
 
 
-def run_wrk(url: str, connections: int, seconds: int) -> tuple[str, float]:
-    """Run ``wrk -t1 -cN -dDs --latency URL``; its output and the CPU seconds it used.
+def run_wrk(
+    url: str, connections: int, seconds: int, script: Path | None = None
+) -> tuple[str, float]:
+    """Run ``wrk -t1 -cN -dDs --latency [-s SCRIPT] URL``; its output and CPU seconds.
 
     wrk is killed if it outlives its duration by `WRK_GRACE_SECONDS` (and on any error
     or Ctrl-C here, by `subprocess.run`).
@@ -315,6 +364,7 @@ def run_wrk(url: str, connections: int, seconds: int) -> tuple[str, float]:
         f"-d{seconds}s",
         f"--timeout={WRK_TIMEOUT_SECONDS}s",
         "--latency",
+        *(["-s", str(script)] if script is not None else []),
         url,
     ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -408,6 +458,8 @@ class Target:
     available: bool = False
     reason: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    script: Path | None = None
+    """wrk's ``-s`` script (the seed targets' `STICKY_SCRIPT`), None for plain GETs."""
 
     @property
     def label(self) -> str:
@@ -455,29 +507,49 @@ def wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float =
 
 
 def start_tomcat(stack: contextlib.ExitStack) -> BenchTomcat:
-    """Start the one Tomcat node, retrying on fresh ports when another process won them."""
+    """Start one Tomcat node (``bench``, on `TOMCAT_ADDRESS`), as the other benchmarks use."""
+    return start_nodes(stack, (("bench", TOMCAT_ADDRESS),))[0]
+
+
+def start_nodes(
+    stack: contextlib.ExitStack, nodes: Sequence[tuple[str, str]] = NODES
+) -> list[BenchTomcat]:
+    """Start Tomcat nodes (name and jvmRoute, address) in parallel, on the same ports.
+
+    Tried again on fresh ports when another process won one of them meanwhile.
+    """
+    addresses = [address for _, address in nodes]
     tried: set[int] = set()
     error: TomcatError | None = None
     for _ in range(START_ATTEMPTS):
-        http_port, ajp_port = find_free_ports([TOMCAT_ADDRESS], TOMCAT_PORTS, exclude=tried)
+        http_port, ajp_port = find_free_ports(addresses, TOMCAT_PORTS, exclude=tried)
         tried.update((http_port, ajp_port))
-        tomcat = BenchTomcat("bench", TOMCAT_ADDRESS, http_port, ajp_port)
-        stack.callback(tomcat.close)
+        tomcats = [
+            BenchTomcat(name, address, http_port, ajp_port, jvm_route=name)
+            for name, address in nodes
+        ]
+        for tomcat in tomcats:
+            stack.callback(tomcat.close)
         try:
-            return tomcat.start()
+            start_all(tomcats)
         except TomcatError as exc:
-            tomcat.close()
+            for tomcat in tomcats:
+                tomcat.close()
             error = exc
             if not exc.bind_failed:
                 break
+        else:
+            return tomcats
     raise SystemExit(f"Tomcat could not start: {error}")
 
 
 def ajpbalancer_config(member: str, workers: str) -> str:
     """The ajpbalancer config of a target: everything to `member`, no access log.
 
-    No ProxyPassReverse (not accepted yet); Apache's has one, which costs nothing on
-    answers without ``Location``, ``Content-Location`` or ``URI``, as these are.
+    No ProxyPassReverse (this config is older than ajpbalancer's, and was left as it was);
+    Apache's has one, which costs nothing on answers without ``Location``,
+    ``Content-Location`` or ``URI``, as these are. The seed targets (`SeedSetup`) have the
+    same rules on both sides.
     """
     return (
         "# Written by bench/protocols.py\n"
@@ -491,13 +563,92 @@ def ajpbalancer_config(member: str, workers: str) -> str:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class SeedSetup:
+    """The seed's setup (issue 15), one description for ajpbalancer and for Apache.
+
+    A balancer of the Tomcat nodes, each member with its jvmRoute as ``route``, sticky on
+    Tomcat's session cookie and URL parameter; ``/app/…`` mapped to it by a
+    ``ProxyPassMatch`` rule; ``ProxyPassReverse`` of the whole balancer; and
+    ``ProxyPassReverseCookieDomain`` from each node's address to the public name.
+    Answers of ``/app/download`` carry no ``Location`` nor ``Set-Cookie``: the rewriting
+    rules cost what looking at an answer costs, as on most answers of an application.
+    """
+
+    members: tuple[tuple[str, str], ...]
+    """(URL, route) of each member: ``ajp://127.0.0.2:AJPPORT``, ``node1``."""
+    balancer: str = "mycluster"
+    public_domain: str = "localhost"
+
+    @classmethod
+    def of(cls, nodes: Sequence[Tomcat], protocol: str) -> SeedSetup:
+        """The setup over `protocol` (``ajp`` or ``http``) to every node of `nodes`."""
+        if protocol not in ("ajp", "http"):
+            raise ValueError(f"unknown member protocol {protocol!r}")
+        return cls(
+            tuple(
+                (node.ajp_url if protocol == "ajp" else node.http_url, node.jvm_route)
+                for node in nodes
+            )
+        )
+
+    @property
+    def match(self) -> tuple[str, str]:
+        """The ``ProxyPassMatch`` rule: (regular expression, target)."""
+        return "^/app/(.*)$", f"balancer://{self.balancer}/app/$1"
+
+    @property
+    def cookie_domains(self) -> list[tuple[str, str]]:
+        """(internal, public) of each ``ProxyPassReverseCookieDomain``: each node's address."""
+        hosts = dict.fromkeys(urlsplit(url).hostname or "" for url, _ in self.members)
+        return [(host, self.public_domain) for host in hosts]
+
+    def ajpbalancer_config(self, workers: str) -> str:
+        """ajpbalancer's config: the frontend's rules and the ``[balancer://…]`` section."""
+        pattern, target = self.match
+        members = [f"{url} route={route}" for url, route in self.members]
+        domains = [f"{internal} {public}" for internal, public in self.cookie_domains]
+        return (
+            "# Written by bench/protocols.py: the seed's setup\n"
+            "[ajpbalancer]\n"
+            f"workers = {workers}\n"
+            "access_log = off\n"
+            "\n"
+            "[frontend:bench]\n"
+            f"listen = tcp:{{port}}:interface=127.0.0.1:backlog={LISTEN_BACKLOG}\n"
+            f"ProxyPassMatch = {pattern} {target}\n"
+            f"ProxyPassReverse = / balancer://{self.balancer}/\n"
+            "ProxyPassReverseCookieDomain = " + _continued(domains, 31) + "\n"
+            "\n"
+            f"[balancer://{self.balancer}]\n"
+            "BalancerMember = " + _continued(members, 17) + "\n"
+            f"ProxySet = {STICKY}\n"
+        )
+
+    def apache_config(self) -> str:
+        """The same as Apache httpd directives, inside the fixture's ``VirtualHost``."""
+        pattern, target = self.match
+        lines = [f"<Proxy balancer://{self.balancer}>"]
+        lines += [f"    BalancerMember {url} route={route}" for url, route in self.members]
+        lines += [f"    ProxySet {STICKY}", "</Proxy>"]
+        lines.append(f"ProxyPassMatch {pattern} {target}")
+        lines.append(f"ProxyPassReverse / balancer://{self.balancer}/")
+        lines += [f"ProxyPassReverseCookieDomain {a} {b}" for a, b in self.cookie_domains]
+        return "\n".join(lines) + "\n"
+
+
+def _continued(values: Sequence[str], indent: int) -> str:
+    """`values` as one INI value, one per line, continuation lines indented."""
+    return ("\n" + " " * indent).join(values)
+
+
 def start_ajpbalancer(
-    target: Target, member: str, workers: str, workdir: Path, stack: contextlib.ExitStack
+    target: Target, config: str, workdir: Path, stack: contextlib.ExitStack
 ) -> None:
-    """Start ``twistd -n ajpbalancer`` proxying to `member`; mark `target` unavailable if not."""
+    """Start ``twistd -n ajpbalancer`` with `config`; mark `target` unavailable if not."""
     directory = workdir / target.name
     directory.mkdir()
-    proxy = ProxyProcess(ajpbalancer_config(member, workers), directory)
+    proxy = ProxyProcess(config, directory)
     stack.callback(proxy.stop)
     target.details["config"] = proxy.config_path.read_text()
     try:
@@ -809,28 +960,93 @@ def _attach_server(
     target.available = True
 
 
+def _get(
+    target: Target, path: str, headers: dict[str, str] | None = None
+) -> tuple[http.client.HTTPResponse, bytes] | None:
+    """GET `path` through `target` on a new connection; None (target disabled) if it fails."""
+    host, _, port = target.base_url.removeprefix("http://").partition(":")
+    try:
+        conn = http.client.HTTPConnection(host, int(port), timeout=PROBE_TIMEOUT)
+        try:
+            conn.request("GET", path, headers=headers or {})
+            response = conn.getresponse()
+            return response, response.read()
+        finally:
+            conn.close()
+    except (OSError, http.client.HTTPException) as exc:
+        target.disable(f"GET {path} failed: {exc!r}; log: {target.log_tail()}")
+        return None
+
+
 def probe(target: Target, sizes: Sequence[int]) -> None:
     """GET every size once through `target`: 200 and exactly that many bytes, else unavailable."""
-    host, _, port = target.base_url.removeprefix("http://").partition(":")
     for size in sizes:
         path = f"/app/download?size={size}"
-        try:
-            conn = http.client.HTTPConnection(host, int(port), timeout=PROBE_TIMEOUT)
-            try:
-                conn.request("GET", path)
-                response = conn.getresponse()
-                body = response.read()
-            finally:
-                conn.close()
-        except (OSError, http.client.HTTPException) as exc:
-            target.disable(f"GET {path} failed: {exc!r}; log: {target.log_tail()}")
+        answer = _get(target, path)
+        if answer is None:
             return
+        response, body = answer
         if response.status != 200 or len(body) != size:
             target.disable(
                 f"GET {path} answered {response.status} with {len(body)} bytes "
                 f"({body[:200]!r}); log: {target.log_tail()}"
             )
             return
+
+
+def _served_by(
+    target: Target, path: str, count: int, headers: dict[str, str] | None = None
+) -> list[str | None] | None:
+    """The node (``X-Node``) that served each of `count` GETs of `path`; None if one failed."""
+    served: list[str | None] = []
+    for _ in range(count):
+        answer = _get(target, path, headers)
+        if answer is None:
+            return None
+        served.append(answer[0].getheader("X-Node"))
+    return served
+
+
+def probe_seed(target: Target, setup: SeedSetup) -> None:
+    """Check that a seed target routes and rewrites as configured; unavailable if not.
+
+    A request with ``JSESSIONID=x.ROUTE`` (cookie, or ``;jsessionid=`` in the path) is
+    served by that node every time; requests without one reach every node; and a
+    ``Set-Cookie`` with a node's address as domain comes back with the public one. What
+    was checked goes into the target's details (the JSON).
+    """
+    routes = [route for _, route in setup.members]
+    checks: list[str] = []
+    for route in routes:
+        forms: tuple[tuple[str, str, dict[str, str]], ...] = (
+            ("cookie", "/app/download?size=0", {"Cookie": f"JSESSIONID=x.{route}"}),
+            ("URL", f"/app/download;jsessionid=x.{route}?size=0", {}),
+        )
+        for form, path, headers in forms:
+            served = _served_by(target, path, STICKY_CHECKS, headers)
+            if served is None:
+                return
+            if served != [route] * STICKY_CHECKS:
+                target.disable(f"session of route {route} ({form}) served by {served}")
+                return
+            checks.append(f"{form} route {route}: {STICKY_CHECKS} of {STICKY_CHECKS} on {route}")
+    served = _served_by(target, "/app/download?size=0", 2 * STICKY_CHECKS)
+    if served is None:
+        return
+    if set(served) != set[str | None](routes):
+        target.disable(f"requests without a session served by {served}, not by all of {routes}")
+        return
+    checks.append(f"no session: {len(served)} requests on {', '.join(sorted(routes))}")
+    internal, public = setup.cookie_domains[0]
+    answer = _get(target, headers_path([f"Set-Cookie:X=1; Domain={internal}; Path=/app"]))
+    if answer is None:
+        return
+    cookie = answer[0].getheader("Set-Cookie")
+    if cookie != f"X=1; Domain={public}; Path=/app":
+        target.disable(f"Set-Cookie with Domain={internal} came back as {cookie!r}")
+        return
+    checks.append(f"Set-Cookie Domain={internal} came back as Domain={public}")
+    target.details["checks"] = checks
 
 
 # --- the run ------------------------------------------------------------------------------
@@ -852,20 +1068,28 @@ class Settings:
 
 
 def measure(
-    target: Target, tomcat: Tomcat, settings: Settings, conc: int, size: int
+    target: Target, nodes: Sequence[Tomcat], settings: Settings, conc: int, size: int
 ) -> dict[str, Any]:
-    """Warm up, then one measured wrk run against `target`; every figure of it as a dict."""
+    """Warm up, then one measured wrk run against `target`; every figure of it as a dict.
+
+    Tomcat's CPU is that of every node running (node2 idles but for the seed targets).
+    """
     url = target.url(size)
     if settings.warmup > 0:
-        run_wrk(url, conc, settings.warmup)
-    assert tomcat.pid is not None
+        run_wrk(url, conc, settings.warmup, target.script)
+    pids = {node.name: node.pid for node in nodes}
     proxy = target.proxy_pid
     proxy_before = family_ticks(proxy) if proxy is not None else 0
-    tomcat_before = family_ticks(tomcat.pid)
+    nodes_before = {name: family_ticks(pid) for name, pid in pids.items() if pid is not None}
     started = time.monotonic()
-    output, wrk_cpu = run_wrk(url, conc, settings.duration)
+    output, wrk_cpu = run_wrk(url, conc, settings.duration, target.script)
     wall = time.monotonic() - started
-    tomcat_ticks = family_ticks(tomcat.pid) - tomcat_before
+    node_ticks = {
+        name: family_ticks(pid) - nodes_before[name]
+        for name, pid in pids.items()
+        if pid is not None and name in nodes_before
+    }
+    tomcat_ticks = sum(node_ticks.values())
     result = parse_wrk(output)
     requests = result.requests
     record: dict[str, Any] = {
@@ -889,6 +1113,7 @@ def measure(
         "wall_seconds": wall,
         "wrk_cpu_seconds": wrk_cpu,
         "tomcat_cpu_seconds": tomcat_ticks / CLK_TCK,
+        "tomcat_cpu_seconds_by_node": {n: t / CLK_TCK for n, t in node_ticks.items()},
         "tomcat_cpu_us_per_request": tomcat_ticks / CLK_TCK / requests * 1e6 if requests else None,
         "proxy_cpu_seconds": None,
         "proxy_cpu_us_per_request": None,
@@ -921,7 +1146,10 @@ def cells(settings: Settings) -> Iterator[tuple[int, int]]:
 
 
 def run(
-    settings: Settings, targets: dict[str, Target], tomcat: Tomcat, runs: list[dict[str, Any]]
+    settings: Settings,
+    targets: dict[str, Target],
+    nodes: Sequence[Tomcat],
+    runs: list[dict[str, Any]],
 ) -> None:
     """Every cell, every round, every available target in rotating order, into `runs`.
 
@@ -942,13 +1170,16 @@ def run(
                     flush=True,
                 )
                 try:
-                    record = measure(target, tomcat, settings, conc, size)
+                    record = measure(target, nodes, settings, conc, size)
                 except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
                     record = {"target": name, "concurrency": conc, "size": size, "failed": str(exc)}
                 record.update(round=round_, position=position)
                 runs.append(record)
-                if not tomcat.running:
-                    raise SystemExit(f"Tomcat died during the run:\n{tomcat.log_tail()}")
+                for node in nodes:
+                    if not node.running:
+                        raise SystemExit(
+                            f"Tomcat {node.name} died during the run:\n{node.log_tail()}"
+                        )
                 if not target.alive():
                     target.disable(
                         f"its process exited during the run (c={conc}, {size} B): "
@@ -964,7 +1195,7 @@ def global_warmup(settings: Settings, targets: dict[str, Target]) -> None:
         if target.available:
             print(f"  warm-up: {target.name}", file=sys.stderr, flush=True)
             try:
-                run_wrk(target.url(min(settings.sizes)), 32, settings.global_warmup)
+                run_wrk(target.url(min(settings.sizes)), 32, settings.global_warmup, target.script)
             except (RuntimeError, subprocess.TimeoutExpired) as exc:
                 target.disable(f"warm-up failed: {exc}")
 
@@ -1011,10 +1242,11 @@ def summarize(runs: list[dict[str, Any]], settings: Settings) -> list[dict[str, 
                 for r in runs
                 if r["target"] == name and r["concurrency"] == conc and r["size"] == size
             )
-            for ratio, other in (("vs_tomcat", BASELINE), ("vs_apache_ajp", REFERENCE)):
+            entry["reference"] = reference_of(name)
+            for ratio, other in (("vs_tomcat", BASELINE), ("vs_apache_ajp", reference_of(name))):
                 base = chosen.get(other)
                 entry[ratio] = record["rps"] / base["rps"] if base and base["rps"] else None
-            base = chosen.get(REFERENCE)
+            base = chosen.get(reference_of(name))
             entry["p99_vs_apache_ajp"] = (
                 record["p99_ms"] / base["p99_ms"]
                 if base and base.get("p99_ms") and record.get("p99_ms") is not None
@@ -1030,7 +1262,7 @@ def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    """The Markdown tables of a report: results per cell, bars of issue 7, unavailable."""
+    """The Markdown tables of a report: results per cell, the issues' bars, unavailable."""
     lines = [
         "| conc | body | target | req/s | vs Tomcat | vs Apache AJP | p50 ms | p99 ms "
         "| proxy CPU µs/req | proxy cores | proxy RSS MiB (peak) | errors |",
@@ -1054,11 +1286,19 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{' (short bodies!)' if entry['short_bodies'] else ''} |"
             )
     lines.append("")
-    bars = issue7_bars(report)
-    if bars:
-        lines += ["| bar (issue 7) | measured | verdict |", "|---|---:|---|"]
-        lines += [f"| {bar} | {value} | {verdict} |" for bar, value, verdict in bars]
-        lines.append("")
+    if SEED_TARGETS.intersection(report["targets"]):
+        lines += [
+            '"vs Apache AJP": the seed targets ÷ Apache\'s seed balancer over AJP, the '
+            "others ÷ Apache mod_proxy_ajp to node1. Seed targets: a sticky balancer of two "
+            "Tomcat nodes (ProxyPassMatch, ProxyPassReverse, ProxyPassReverseCookieDomain); "
+            "half the requests carry JSESSIONID=x.node1 or x.node2.",
+            "",
+        ]
+    for issue, judged in report.get("bars", {}).items():
+        if judged:
+            lines += [f"| {issue}, c={BAR_CONCURRENCY} | measured | verdict |", "|---|---:|---|"]
+            lines += [f"| {j['label']} | {j['value']:.2f} | {j['verdict']} |" for j in judged]
+            lines.append("")
     for name, target in report["targets"].items():
         if not target["available"]:
             reason = " ".join(str(target["reason"]).split())
@@ -1076,41 +1316,122 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def issue7_bars(report: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """The first-bar targets of issue 7 that this run's cells can speak to."""
+BAR_CONCURRENCY = 32
+"""The concurrency the bars of the issues are set at (``wrk -t1 -c32``)."""
 
-    def entry(name: str, conc: int, size: int) -> dict[str, Any] | None:
-        for cell in report["cells"]:
-            if cell["concurrency"] == conc and cell["size"] == size:
-                result: dict[str, Any] | None = cell["results"].get(name)
-                return result
-        return None
 
-    bars: list[tuple[str, str, str]] = []
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """A ratio an issue names: `key` of `target` ÷ `key` of `other`, in one body size.
+
+    With `bound`, met when the ratio is at least it (`higher`) or at most it; without, the
+    ratio is only shown.
+    """
+
+    label: str
+    target: str
+    other: str
+    size: int
+    key: str = "rps"
+    bound: float | None = None
+    higher: bool = True
+
+
+def issue7_bars(sizes: Sequence[int]) -> list[Bar]:
+    """The first-bar targets of issue 7: ajpbalancer to one node, at `sizes`."""
     ajp, own_http, twisted = "ajpbalancer-ajp", "ajpbalancer-http", "twisted-proxy"
-    checks: list[tuple[str, str, str, int, float, bool]] = [
-        # label, target, compared with, body size, bar, higher is better
-        ("AJP ÷ Apache AJP req/s", ajp, REFERENCE, 100, 0.5, True),
-        ("AJP ÷ Apache AJP req/s", ajp, REFERENCE, 65536, 0.6, True),
+    bars = [
+        Bar("AJP ÷ Apache AJP req/s", ajp, REFERENCE, 100, bound=0.5),
+        Bar("AJP ÷ Apache AJP req/s", ajp, REFERENCE, 65536, bound=0.6),
     ]
-    for size in sorted({c["size"] for c in report["cells"]}):
-        checks += [
-            ("AJP ÷ Twisted proxy req/s", ajp, twisted, size, 3.0, True),
-            ("HTTP ÷ Twisted proxy req/s", own_http, twisted, size, 3.0, True),
-            ("AJP ÷ own HTTP path req/s", ajp, own_http, size, 0.9 if size < 65536 else 1.0, True),
-            ("AJP p99 ÷ Apache AJP p99", ajp, REFERENCE, size, 2.0, False),
+    for size in sizes:
+        bars += [
+            Bar("AJP ÷ Twisted proxy req/s", ajp, twisted, size, bound=3.0),
+            Bar("HTTP ÷ Twisted proxy req/s", own_http, twisted, size, bound=3.0),
+            Bar(
+                "AJP ÷ own HTTP path req/s",
+                ajp,
+                own_http,
+                size,
+                bound=0.9 if size < 65536 else 1.0,
+            ),
+            Bar("AJP p99 ÷ Apache AJP p99", ajp, REFERENCE, size, "p99_ms", 2.0, higher=False),
         ]
-    for label, name, other, size, bar, higher in checks:
-        x, y = entry(name, 32, size), entry(other, 32, size)
-        key = "rps" if higher else "p99_ms"
-        if x is None or y is None or x.get(key) is None or not y.get(key):
-            continue
-        value = x[key] / y[key]
-        met = value >= bar if higher else value <= bar
-        sign = "≥" if higher else "≤"
-        verdict = f"{'met' if met else 'not met'} ({sign} {bar:g})"
-        bars.append((f"{label}, {size_label(size)}, c=32", f"{value:.2f}", verdict))
     return bars
+
+
+def issue15_bars(sizes: Sequence[int]) -> list[Bar]:
+    """The seed setup's ratios of issue 15, one process (``workers = 1``), at `sizes`."""
+    ajp, http = "ajpbalancer-seed-ajp", "ajpbalancer-seed-http"
+    apache_ajp, apache_http = SEED_REFERENCE, "apache-seed-http"
+    cpu = "proxy_cpu_us_per_request"
+    bars = []
+    for size in sizes:
+        bars += [
+            Bar(
+                "seed AJP: ajpbalancer ÷ Apache req/s",
+                ajp,
+                apache_ajp,
+                size,
+                bound={100: 0.5, 65536: 0.8}.get(size),
+            ),
+            Bar(
+                "seed AJP: proxy CPU/req ajpbalancer ÷ Apache",
+                ajp,
+                apache_ajp,
+                size,
+                cpu,
+                bound=2.0 if size == 100 else None,
+                higher=False,
+            ),
+            Bar(
+                "seed: ajpbalancer AJP ÷ own HTTP req/s",
+                ajp,
+                http,
+                size,
+                bound=0.9 if size == 100 else None,
+            ),
+            Bar("seed HTTP: ajpbalancer ÷ Apache req/s", http, apache_http, size),
+            Bar(
+                "seed AJP: p99 ajpbalancer ÷ Apache",
+                ajp,
+                apache_ajp,
+                size,
+                "p99_ms",
+                2.0,
+                higher=False,
+            ),
+        ]
+    return bars
+
+
+def judge(cells: Sequence[dict[str, Any]], bars: Sequence[Bar]) -> list[dict[str, Any]]:
+    """Each bar the cells at `BAR_CONCURRENCY` can speak to: its ratio and verdict."""
+    by_size = {c["size"]: c["results"] for c in cells if c["concurrency"] == BAR_CONCURRENCY}
+    judged = []
+    for bar in bars:
+        results = by_size.get(bar.size, {})
+        x, y = results.get(bar.target), results.get(bar.other)
+        if x is None or y is None or x.get(bar.key) is None or not y.get(bar.key):
+            continue
+        value = x[bar.key] / y[bar.key]
+        if bar.bound is None:
+            met, verdict = None, "shown (no bar)"
+        else:
+            met = value >= bar.bound if bar.higher else value <= bar.bound
+            sign = "≥" if bar.higher else "≤"
+            verdict = f"{'met' if met else 'not met'} ({sign} {bar.bound:g})"
+        judged.append(
+            {
+                **dataclasses.asdict(bar),
+                "label": f"{bar.label}, {size_label(bar.size)}",
+                "concurrency": BAR_CONCURRENCY,
+                "value": value,
+                "met": met,
+                "verdict": verdict,
+            }
+        )
+    return judged
 
 
 # --- machine facts ------------------------------------------------------------------------
@@ -1222,7 +1543,8 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
     parser = argparse.ArgumentParser(
         prog="python -m bench.protocols",
         description="Tomcat direct vs ajpbalancer (HTTP, AJP) vs Apache httpd (HTTP, AJP), "
-        "nginx, HAProxy and Twisted's proxy, with wrk, in one run. See bench/README.md.",
+        "nginx, HAProxy and Twisted's proxy, and the seed's sticky balancer of two nodes in "
+        "ajpbalancer and Apache (HTTP, AJP), with wrk, in one run. See bench/README.md.",
     )
     parser.add_argument(
         "--duration", type=int, help=f"seconds per run (default {DEFAULT_DURATION})"
@@ -1299,16 +1621,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         workdir = Path(tempfile.mkdtemp(prefix="ajpb-bench-"))
         stack.callback(shutil.rmtree, workdir, True)
-        print("starting Tomcat ...", file=sys.stderr, flush=True)
-        tomcat = start_tomcat(stack)
+        seed = bool(SEED_TARGETS.intersection(settings.targets))
+        print(f"starting Tomcat ({'two nodes' if seed else 'one node'}) ...", file=sys.stderr)
+        nodes = start_nodes(stack, NODES if seed else NODES[:1])
         try:
             print("starting the proxies ...", file=sys.stderr, flush=True)
-            start_targets(targets, tomcat, settings, workdir, stack)
-            for target in targets.values():
+            start_targets(targets, nodes, settings, workdir, stack)
+            for name, target in targets.items():
                 if target.available:
                     probe(target, settings.sizes)
+                if target.available and name in SEED_TARGETS:
+                    probe_seed(target, SeedSetup.of(nodes, name.rsplit("-", 1)[1]))
             global_warmup(settings, targets)
-            run(settings, targets, tomcat, runs)
+            run(settings, targets, nodes, runs)
         except (KeyboardInterrupt, SystemExit) as exc:
             aborted = f"interrupted ({type(exc).__name__} {exc})"
             raise
@@ -1320,7 +1645,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     settings,
                     machine=machine,
                     targets=targets,
-                    tomcat=tomcat,
+                    nodes=nodes,
                     runs=runs,
                     started=started,
                     aborted=aborted,
@@ -1331,12 +1656,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def start_targets(
     targets: dict[str, Target],
-    tomcat: Tomcat,
+    nodes: Sequence[Tomcat],
     settings: Settings,
     workdir: Path,
     stack: contextlib.ExitStack,
 ) -> None:
-    """Start the process behind every target asked for (Tomcat itself is already up)."""
+    """Start the process behind every target asked for (the Tomcat nodes are already up).
+
+    Every target but the seed ones goes to the first node alone.
+    """
+    tomcat = nodes[0]
     for name, target in targets.items():
         if name == "tomcat":
             target.base_url = tomcat.http_url
@@ -1344,9 +1673,11 @@ def start_targets(
             target.log_tail = lambda: _tail(tomcat.log_tail())
             target.available = True
         elif name == "ajpbalancer-http":
-            start_ajpbalancer(target, tomcat.http_url, settings.workers, workdir, stack)
+            config = ajpbalancer_config(tomcat.http_url, settings.workers)
+            start_ajpbalancer(target, config, workdir, stack)
         elif name == "ajpbalancer-ajp":
-            start_ajpbalancer(target, tomcat.ajp_url, settings.workers, workdir, stack)
+            config = ajpbalancer_config(tomcat.ajp_url, settings.workers)
+            start_ajpbalancer(target, config, workdir, stack)
         elif name == "apache-http":
             start_apache(target, http_proxy(tomcat.http_url, path="/"), stack)
         elif name == "apache-ajp":
@@ -1357,6 +1688,15 @@ def start_targets(
             start_haproxy(target, tomcat, stack)
         elif name == "twisted-proxy":
             start_twisted_proxy(target, tomcat, workdir, stack)
+        elif name in SEED_TARGETS:
+            proxy, _, protocol = name.partition("-seed-")
+            setup = SeedSetup.of(nodes, protocol)
+            target.script = STICKY_SCRIPT
+            if proxy == "ajpbalancer":
+                config = setup.ajpbalancer_config(settings.workers)
+                start_ajpbalancer(target, config, workdir, stack)
+            else:
+                start_apache(target, setup.apache_config(), stack)
 
 
 def build_report(
@@ -1364,7 +1704,7 @@ def build_report(
     *,
     machine: dict[str, Any],
     targets: dict[str, Target],
-    tomcat: Tomcat,
+    nodes: Sequence[Tomcat],
     runs: list[dict[str, Any]],
     started: float,
     aborted: str | None,
@@ -1380,11 +1720,16 @@ def build_report(
             "wrk": f"wrk -t1 -cC -d{settings.duration}s --timeout={WRK_TIMEOUT_SECONDS}s --latency",
             "clk_tck": CLK_TCK,
             "tomcat": {
-                "address": tomcat.address,
-                "http_port": tomcat.http_port,
-                "ajp_port": tomcat.ajp_port,
+                "address": nodes[0].address,
+                "http_port": nodes[0].http_port,
+                "ajp_port": nodes[0].ajp_port,
                 "tweaks": "no AccessLogValve; full tiered JIT",
+                "nodes": [
+                    {"name": node.name, "address": node.address, "jvm_route": node.jvm_route}
+                    for node in nodes
+                ],
             },
+            "sticky_script": STICKY_SCRIPT.read_text() if SEED_TARGETS & set(targets) else None,
             "apache_tweaks": [f"{a}\n->\n{b}" for a, b in APACHE_TWEAKS] + ["CustomLog off"],
         },
         "targets": {
@@ -1402,6 +1747,11 @@ def build_report(
         "aborted": aborted,
     }
     report["cells"] = summarize(runs, settings)
+    sizes = sorted(settings.sizes)
+    report["bars"] = {
+        "issue 7 (one node)": judge(report["cells"], issue7_bars(sizes)),
+        "issue 15 (seed setup)": judge(report["cells"], issue15_bars(sizes)),
+    }
     return report
 
 

@@ -88,8 +88,12 @@ DIRECTIVE_DEFAULTS: Mapping[str, tuple[type, str] | Callable[[], object] | _Note
     "workers": (model.Settings, "workers"),
     "admin": (model.Settings, "admin"),
     "admin_users": (model.Settings, "admin_users"),
+    "admin_hosts": _Note("loopback names, the admin address, this host's name"),
     "access_log": (model.Settings, "access_log"),
     "ProxyTimeout": (model.Settings, "proxy_timeout"),
+    "BalancerPersist": (model.Settings, "balancer_persist"),
+    "state": (model.Settings, "state"),
+    "state_prefix": (model.Settings, "state_prefix"),
     "demo": (model.Settings, "demo"),
     "listen": REQUIRED,
     "ProxyPass": NONE,
@@ -146,9 +150,12 @@ def _syntax_of(parse: Callable[..., object]) -> str:
         return _code("NUMBER") + ", " + _range(kw["low"], kw["high"])
     if func is values.seconds:
         low = _number(kw["low"])
-        bound = f"> {low}" if kw.get("exclusive") else f"≥ {low}"
+        bound = f"> {low} s" if kw.get("exclusive") else f"≥ {low} s"
+        if kw.get("exclusive") and kw["low"] == 0:
+            bound = f"≥ {_number(values.MIN_POSITIVE_SECONDS * 1000)} ms"
+        high = _number(kw.get("high", values.MAX_SECONDS))
         ms = " or " + _code("Nms") if kw.get("allow_ms") else ""
-        return f"{_code('SECONDS')}{ms}, {bound} s"
+        return f"{_code('SECONDS')}{ms}, {bound}, ≤ {high} s"
     if func is values.one_of:
         return _code(" | ".join(kw["choices"]))
     if func is values.status:

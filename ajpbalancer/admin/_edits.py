@@ -18,10 +18,17 @@ balancer's lbstatus counts (``need_reset``, byrequests' ``reset``). Nothing here
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ajpbalancer.admin._running import RunningBalancer, RunningMember
-from ajpbalancer.balancer import STATUS_LETTERS, MemberState, lbfactor
+from ajpbalancer.balancer import (
+    EDITABLE_FLAGS,
+    Value,
+    apply_member_values,
+    lbfactor,
+    set_balancer_values,
+)
+from ajpbalancer.balancer._settable import MAX_TIMEOUT
 from ajpbalancer.config import LBMETHODS
 from ajpbalancer.config._values import (
     InvalidValueError,
@@ -32,9 +39,6 @@ from ajpbalancer.config._values import (
     token,
 )
 from ajpbalancer.errors import AJPBalancerError
-
-EDITABLE_FLAGS = "INDHRSC"
-"""The ``w_status_X`` letters balancer-manager sets and clears (httpd's, ``E`` excluded)."""
 
 MEMBER_FIELDS: Mapping[str, str] = {
     "w_lf": "loadfactor",
@@ -65,9 +69,6 @@ NOT_SUPPORTED: Mapping[str, str] = {
     "b_wyes": "adding a member",
 }
 """httpd fields that we refuse rather than ignore."""
-
-MAX_TIMEOUT = 7200
-"""httpd's upper bound for ``b_tmo`` ("2 hrs enuff?")."""
 
 
 class EditError(AJPBalancerError):
@@ -172,71 +173,54 @@ def parse_balancer_edit(fields: Mapping[str, str]) -> BalancerEdit:
         raise EditError(str(e)) from None
 
 
-def recalc_factors(states: tuple[MemberState, ...]) -> None:
-    """httpd's ``recalc_factors``: lbstatus starts again from each member's lbfactor."""
-    if len(states) == 1:
-        states[0].lbfactor = states[0].lbstatus = 100
-        return
-    for state in states:
-        state.lbstatus = state.lbfactor
+def member_values(edit: MemberEdit) -> dict[str, Value]:
+    """The keys ``edit`` sets (see :mod:`ajpbalancer.balancer._settable`)."""
+    values: dict[str, Value] = {}
+    if edit.lbfactor is not None:
+        values["loadfactor"] = edit.lbfactor / 100
+    if edit.lbset is not None:
+        values["lbset"] = edit.lbset
+    if edit.route is not None:
+        values["route"] = edit.route or None
+    if edit.redirect is not None:
+        values["redirect"] = edit.redirect or None
+    for letter, on in edit.status:
+        values[f"status_{letter}"] = on
+    return values
 
 
-def reset_lbstatus(states: tuple[MemberState, ...]) -> None:
-    """byrequests' ``reset`` (httpd's ``need_reset``): every lbstatus back to 0."""
-    for state in states:
-        state.lbstatus = 0
+def balancer_values(edit: BalancerEdit) -> dict[str, Value]:
+    """The keys ``edit`` sets."""
+    return {
+        key: getattr(edit, key)
+        for key in ("lbmethod", "timeout", "maxattempts", "nofailover", "stickysession")
+        if getattr(edit, key) is not None
+    }
+
+
+def describe_member_change(key: str, value: Value) -> str:
+    """How the log writes one changed member key (``loadfactor 2``, ``+D``, ``route 'x'``)."""
+    if key.startswith("status_"):
+        return f"{'+' if value else '-'}{key[-1]}"
+    if key == "loadfactor":
+        assert isinstance(value, int | float)
+        return f"loadfactor {value:g}"
+    if key in ("route", "redirect"):
+        return f"{key} {value or ''!r}"
+    return f"{key} {value}"
 
 
 def apply_member_edit(
     balancer: RunningBalancer, member: RunningMember, edit: MemberEdit
 ) -> list[str]:
     """Apply ``edit`` to ``member`` of ``balancer``; what changed, for the log."""
-    state = member.lb
-    was_usable = state.usable
-    changes: list[str] = []
-    if edit.lbfactor is not None and edit.lbfactor != state.lbfactor:
-        state.lbfactor = edit.lbfactor
-        recalc_factors(balancer.states)
-        changes.append(f"loadfactor {state.lbfactor / 100:g}")
-    if edit.lbset is not None and edit.lbset != state.lbset:
-        state.lbset = edit.lbset
-        changes.append(f"lbset {edit.lbset}")
-    if edit.route is not None and (edit.route or None) != state.route:
-        state.route = member.route = edit.route or None
-        changes.append(f"route {edit.route!r}")
-    if edit.redirect is not None and (edit.redirect or None) != state.redirect:
-        state.redirect = edit.redirect or None
-        changes.append(f"redirect {edit.redirect!r}")
-    for letter, on in edit.status:
-        flag = STATUS_LETTERS[letter]
-        if state.has(flag) != on:
-            state.set_status(flag, on)
-            changes.append(f"{'+' if on else '-'}{letter}")
-    if not was_usable and state.usable:
-        reset_lbstatus(balancer.states)
-    return changes
+    changed = apply_member_values(balancer.states, member.lb, member_values(edit))
+    member.route = member.lb.route
+    return [describe_member_change(key, value) for key, value in changed]
 
 
 def apply_balancer_edit(balancer: RunningBalancer, edit: BalancerEdit) -> list[str]:
     """Apply ``edit`` to ``balancer``'s runtime parameters; what changed, for the log."""
     old = balancer.params
-    new = old
-    if edit.lbmethod is not None:
-        new = replace(new, lbmethod=edit.lbmethod)
-    if edit.timeout is not None:
-        new = replace(new, timeout=edit.timeout)
-    if edit.maxattempts is not None:
-        new = replace(new, maxattempts=edit.maxattempts)
-        balancer.max_attempts = edit.maxattempts
-    if edit.nofailover is not None:
-        new = replace(new, nofailover=edit.nofailover)
-    if edit.stickysession is not None:
-        new = replace(new, stickysession=edit.stickysession)
-    balancer.params = new
-    if new.lbmethod != old.lbmethod:
-        reset_lbstatus(balancer.states)
-    return [
-        f"{name} {getattr(old, name)!r} -> {getattr(new, name)!r}"
-        for name in ("lbmethod", "timeout", "maxattempts", "nofailover", "stickysession")
-        if getattr(old, name) != getattr(new, name)
-    ]
+    changed = set_balancer_values(balancer, balancer_values(edit))
+    return [f"{key} {getattr(old, key)!r} -> {value!r}" for key, value in changed]

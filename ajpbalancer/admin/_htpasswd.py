@@ -65,8 +65,9 @@ class Htpasswd:
             if user in users:
                 raise AdminUsersError(f"{where}: user {name!r} appears twice")
             if _BCRYPT.fullmatch(hashed) is None and _SHA.fullmatch(hashed) is None:
+                kind = " ($apr1$, Apache's MD5)" if hashed.startswith(b"$apr1$") else ""
                 raise AdminUsersError(
-                    f"{where}: user {name!r}: unsupported password hash "
+                    f"{where}: user {name!r}: unsupported password hash{kind} "
                     "(use bcrypt, htpasswd -B, or SHA-1, htpasswd -s)"
                 )
             users[user] = hashed
@@ -81,7 +82,7 @@ class Htpasswd:
             with open(path, "rb") as f:
                 data = f.read()
         except OSError as e:
-            raise AdminUsersError(f"admin_users: cannot read {path}: {e.strerror}") from None
+            raise AdminUsersError(f"cannot read {path!r}: {e.strerror}") from None
         return cls.parse(data, path)
 
 

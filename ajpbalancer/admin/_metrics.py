@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
@@ -30,7 +30,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import choose_encoder
 
-from ajpbalancer.admin._running import RunningMember, RuntimeSource
+from ajpbalancer.admin._running import RunningMember, RuntimeSource, RuntimeValues
 from ajpbalancer.admin._snapshot import TunnelView
 from ajpbalancer.balancer import STATUS_LETTERS, Status
 from ajpbalancer.shm import LATENCY_BUCKETS, CounterTable, CountingObserver, TunnelCells
@@ -51,7 +51,13 @@ class ProxyMetrics:
     the shared one); without it, a private table that this object's observer writes.
     """
 
-    def __init__(self, runtime: RuntimeSource, table: CounterTable | None = None) -> None:
+    def __init__(
+        self,
+        runtime: RuntimeSource,
+        table: CounterTable | None = None,
+        values: Callable[[], RuntimeValues | None] | None = None,
+    ) -> None:
+        """``values``: where the runtime state is read (its store's health)."""
         if table is None:
             table = CounterTable.create(SERIES_ENTRIES, 1, shared=False)
         self.table = table
@@ -59,6 +65,8 @@ class ProxyMetrics:
         self.registry = CollectorRegistry()
         self.registry.register(CounterCollector(table))
         self.registry.register(StateCollector(runtime))
+        if values is not None:
+            self.registry.register(StoreCollector(values))
 
     # -- ExchangeObserver (the hot path) -----------------------------------------------
 
@@ -260,3 +268,45 @@ class StateCollector:
                 health.add_metric((*labels, hcmethod), 1 if passing else 0)
         yield from (busy, elected, errors, sent, received, lbfactor, lbstatus, usable, flags)
         yield from (pool_open, pool_idle, health)
+
+
+class StoreCollector:
+    """The runtime state's store: connected (a file: last write worked), last sync, changes
+    not yet in the store, reconnections; and how many values were set at run time."""
+
+    def __init__(self, values: Callable[[], RuntimeValues | None]) -> None:
+        self._values = values
+
+    def collect(self) -> Iterator[Metric]:
+        values = self._values()
+        health = None if values is None else values.health()
+        if health is None:
+            return
+        labels = ("store",)
+        kind = (health.kind,)
+        connected = GaugeMetricFamily(
+            "ajpbalancer_state_store_connected",
+            "1 while the runtime state's store is reachable and in step (a file: written).",
+            labels=labels,
+        )
+        connected.add_metric(kind, 1 if health.connected else 0)
+        last_sync = GaugeMetricFamily(
+            "ajpbalancer_state_store_last_sync_timestamp_seconds",
+            "When the store last answered (a file: was last written), seconds since the epoch.",
+            labels=labels,
+        )
+        if health.last_sync is not None:
+            last_sync.add_metric(kind, health.last_sync)
+        pending = GaugeMetricFamily(
+            "ajpbalancer_state_store_pending_changes",
+            "Runtime changes made here and not yet in the store.",
+            labels=labels,
+        )
+        pending.add_metric(kind, health.pending)
+        reconnects = CounterMetricFamily(
+            "ajpbalancer_state_store_reconnects",
+            "Times the connection to the store was made again.",
+            labels=labels,
+        )
+        reconnects.add_metric(kind, health.reconnects)
+        yield from (connected, last_sync, pending, reconnects)

@@ -3,9 +3,13 @@
 The layout, column names, form fields and status words are httpd's
 (``balancer_display_page``): a table of parameters per balancer, a table of members,
 and, when a member (``?b=NAME&w=URL``) or a balancer (``?b=NAME``) is selected, its edit
-form, posted back to the page with the balancer's nonce. We add the Errors column (times
-put in error) and the flags as letters. Every value from the configuration or the state
-is HTML-escaped; links are relative, so the page works under any path prefix.
+form, posted back to the page with the balancer's nonce. It is machine-compatible with
+httpd's: the version line says ``Apache/2.4.0 (compatible; ajpbalancer/X.Y.Z)``, the
+first link is the balancer's and every other link a member's, written as httpd writes
+them (``/balancer-manager?b=NAME&w=MEMBER_URL&nonce=NONCE``, the URL unencoded but for
+characters that would end the query), and the member table's columns are httpd's in its
+order; ours (Flags, Errors) come after them, so scrapers written for httpd (Ansible's
+``apache2_mod_proxy``) read it unchanged. Every value is HTML-escaped.
 """
 
 from __future__ import annotations
@@ -17,6 +21,12 @@ from ajpbalancer.admin._snapshot import BalancerView, MemberView, Snapshot
 from ajpbalancer.config import LBMETHODS
 
 PAGE = "balancer-manager"
+PAGE_PATH = "/" + PAGE
+APACHE_VERSION = "2.4.0"
+"""The httpd version the page says it is compatible with (tools check for 2.4)."""
+
+_URI_SAFE = "$-_.+!*'(),:;@=/~"
+"""What httpd's ``ap_escape_uri`` leaves as it is (``&`` aside: it would end the field)."""
 
 _STYLE = """\
 table { border: 1px solid gray; border-spacing: 3px; border-collapse: collapse;
@@ -67,20 +77,22 @@ def strfsize(size: int) -> str:
         return f"{size}{units[unit]}"
 
 
-def _link(balancer: str, member: str | None = None) -> str:
-    query = f"?b={quote(balancer, safe='')}"
+def _link(path: str, balancer: str, nonce: str, member: str | None = None) -> str:
+    """httpd's link: ``/balancer-manager?b=NAME[&w=URL]&nonce=NONCE``, HTML-escaped
+    (``path``: the page's path as asked for, ``/balancer-manager`` or with a slash)."""
+    query = f"?b={quote(balancer, safe=_URI_SAFE)}"
     if member is not None:
-        query += f"&w={quote(member, safe='')}"
-    return e(PAGE + query)
+        query += f"&w={quote(member, safe=_URI_SAFE)}"
+    return e(f"{path}{query}&nonce={quote(nonce, safe=_URI_SAFE)}")
 
 
 def _sticky(b: BalancerView) -> str:
     return " | ".join(b.stickysession)
 
 
-def _balancer_table(b: BalancerView) -> list[str]:
+def _balancer_table(b: BalancerView, path: str) -> list[str]:
     return [
-        f'<hr>\n<h3>LoadBalancer Status for <a href="{_link(b.name)}">'
+        f'<hr>\n<h3>LoadBalancer Status for <a href="{_link(path, b.name, b.nonce)}">'
         f"balancer://{e(b.name)}</a></h3>",
         "<table><tr><th>MaxMembers</th><th>StickySession</th><th>DisableFailover</th>"
         "<th>Timeout</th><th>FailoverAttempts</th><th>Method</th></tr>",
@@ -92,27 +104,31 @@ def _balancer_table(b: BalancerView) -> list[str]:
     ]
 
 
-def _members_table(members: tuple[MemberView, ...], balancer: str | None) -> list[str]:
+def _members_table(
+    members: tuple[MemberView, ...], balancer: BalancerView | None, path: str = PAGE_PATH
+) -> list[str]:
     with_hc = any(m.health_check is not None for m in members)
     head = (
         "<table><tr><th>Worker URL</th><th>Route</th><th>RouteRedir</th><th>Factor</th>"
-        "<th>Set</th><th>Status</th><th>Flags</th><th>Elected</th><th>Busy</th><th>Load</th>"
-        "<th>To</th><th>From</th><th>Errors</th>"
+        "<th>Set</th><th>Status</th><th>Elected</th><th>Busy</th><th>Load</th>"
+        "<th>To</th><th>From</th>"
     )
     if with_hc:
         head += (
             "<th>HC Method</th><th>HC Interval</th><th>Passes</th><th>Fails</th>"
             "<th>HC uri</th><th>HC State</th>"
         )
-    out = [head + "</tr>"]
+    out = [head + "<th>Flags</th><th>Errors</th></tr>"]
     for m in members:
         name = e(m.name)
-        cell = name if balancer is None else f'<a href="{_link(balancer, m.name)}">{name}</a>'
+        cell = name
+        if balancer is not None:
+            cell = f'<a href="{_link(path, balancer.name, balancer.nonce, m.name)}">{name}</a>'
         row = (
             f"<tr><td>{cell}</td><td>{e(m.route or '')}</td><td>{e(m.redirect or '')}</td>"
             f"<td>{m.loadfactor:.2f}</td><td>{m.lbset}</td><td>{e(m.status)}</td>"
-            f"<td>{e(m.flags)}</td><td>{m.elected}</td><td>{m.busy}</td><td>{m.lbstatus}</td>"
-            f"<td>{strfsize(m.transferred)}</td><td>{strfsize(m.read)}</td><td>{m.errors}</td>"
+            f"<td>{m.elected}</td><td>{m.busy}</td><td>{m.lbstatus}</td>"
+            f"<td>{strfsize(m.transferred)}</td><td>{strfsize(m.read)}</td>"
         )
         if with_hc:
             hc = m.health_check
@@ -126,7 +142,7 @@ def _members_table(members: tuple[MemberView, ...], balancer: str | None) -> lis
                     f"<td>{passes}</td><td>{fails}</td><td>{e(hc.uri)}</td>"
                     f"<td>{'Passing' if hc.passing else 'Failing'}</td>"
                 )
-        out.append(row + "</tr>")
+        out.append(row + f"<td>{e(m.flags)}</td><td>{m.errors}</td></tr>")
     out.append("</table>")
     return out
 
@@ -155,7 +171,7 @@ def _member_form(b: BalancerView, m: MemberView) -> list[str]:
         flags = [(letter, title) for letter, title in flags if letter != "C"]
     return [
         f"<h3>Edit worker settings for {e(m.name)}</h3>",
-        f'<form method="POST" enctype="application/x-www-form-urlencoded" action="{PAGE}">',
+        f'<form method="POST" enctype="application/x-www-form-urlencoded" action="{PAGE_PATH}">',
         "<table>",
         '<tr><td>Load factor:</td><td><input name="w_lf" id="w_lf" type="text" '
         f'value="{m.loadfactor:.2f}"></td></tr>',
@@ -185,7 +201,7 @@ def _balancer_form(b: BalancerView) -> list[str]:
     )
     return [
         f"<h3>Edit balancer settings for balancer://{e(b.name)}</h3>",
-        f'<form method="POST" enctype="application/x-www-form-urlencoded" action="{PAGE}">',
+        f'<form method="POST" enctype="application/x-www-form-urlencoded" action="{PAGE_PATH}">',
         "<table>",
         f'<tr><td>LBmethod:</td><td><select name="b_lbm" id="b_lbm">{options}</select></td></tr>',
         '<tr><td>Timeout:</td><td><input name="b_tmo" id="b_tmo" type="text" '
@@ -209,6 +225,7 @@ def render_page(
     balancer: str | None = None,
     member: str | None = None,
     message: str | None = None,
+    path: str = PAGE_PATH,
 ) -> bytes:
     """The whole page; ``balancer``/``member`` select the edit form shown under the tables."""
     out = [
@@ -216,14 +233,23 @@ def render_page(
         '<html lang="en"><head><meta charset="utf-8"><title>Balancer Manager</title>',
         f"<style>\n{_STYLE}</style>\n</head>",
         f"<body><h1>Load Balancer Manager for {e(host)}</h1>",
-        f"<dl><dt>Server Version: ajpbalancer/{e(snap.version)}</dt>",
-        "<dt>Balancer changes will NOT be persisted on restart or reload.</dt></dl>",
+        f"<dl><dt>Server Version: Apache/{APACHE_VERSION} "
+        f"(compatible; ajpbalancer/{e(snap.version)})</dt>",
+        "<dt>Balancer changes will "
+        + ("" if snap.state.persist else "NOT ")
+        + "be persisted on restart.</dt>",
     ]
+    if snap.state.store is not None:
+        health = "connected" if snap.state.connected else "not connected"
+        if snap.state.error:
+            health += f" ({snap.state.error})"
+        out.append(f"<dt>Runtime state: {e(snap.state.store)}, {e(health)}</dt>")
+    out[-1] += "</dl>"
     if message:
         out.append(f'<p class="message">{e(message)}</p>')
     for b in snap.balancers:
-        out += _balancer_table(b)
-        out += _members_table(b.members, b.name)
+        out += _balancer_table(b, path)
+        out += _members_table(b.members, b, path)
     if snap.workers:
         out.append("<hr>\n<h3>Workers of ProxyPass rules</h3>")
         out += _members_table(snap.workers, None)

@@ -26,16 +26,18 @@ from twisted.web.server import Request
 
 from ajpbalancer.admin._edits import (
     EditError,
-    apply_balancer_edit,
-    apply_member_edit,
+    balancer_values,
     check_fields,
+    describe_member_change,
+    member_values,
     parse_balancer_edit,
     parse_member_edit,
 )
 from ajpbalancer.admin._metrics import ProxyMetrics
-from ajpbalancer.admin._page import PAGE, render_page
-from ajpbalancer.admin._running import RuntimeSource
+from ajpbalancer.admin._page import PAGE, PAGE_PATH, render_page
+from ajpbalancer.admin._running import RunningBalancer, RunningMember, RuntimeSource, RuntimeValues
 from ajpbalancer.admin._snapshot import as_json, snapshot
+from ajpbalancer.balancer import Value, apply_member_values, set_balancer_values
 
 log = Logger()
 
@@ -162,11 +164,18 @@ class BalancerManager(Resource):
 
     isLeaf = True
 
-    def __init__(self, runtime: RuntimeSource, clock: IReactorTime, user: str | None) -> None:
+    def __init__(
+        self,
+        runtime: RuntimeSource,
+        clock: IReactorTime,
+        user: str | None,
+        values: RuntimeValues | None = None,
+    ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Resource is unannotated
         self._runtime = runtime
         self._clock = clock
         self._user = user
+        self._values = values
 
     def _page(
         self,
@@ -176,9 +185,14 @@ class BalancerManager(Resource):
         member: str | None,
         message: str | None = None,
     ) -> bytes:
-        snap = snapshot(self._runtime(), self._clock.seconds())
+        snap = snapshot(self._runtime(), self._clock.seconds(), self._values)
         host = (request.getHeader(b"host") or b"").decode("latin-1") or "ajpbalancer"
-        page = render_page(snap, host=host, balancer=balancer, member=member, message=message)
+        # Links on the path the page was asked on, as httpd writes them (r->uri).
+        asked = request.path.split(b"?")[0]
+        path = PAGE_PATH + "/" if asked == PAGE_PATH.encode() + b"/" else PAGE_PATH
+        page = render_page(
+            snap, host=host, balancer=balancer, member=member, message=message, path=path
+        )
         return answer(request, status, b"text/html; charset=utf-8", page)
 
     def render_GET(self, request: Request) -> bytes:
@@ -201,7 +215,7 @@ class BalancerManager(Resource):
             return plain(request, 400, str(e))
         name = fields.get("b")
         balancer = None if name is None else runtime.balancers.get(name)
-        if balancer is None:
+        if name is None or balancer is None:
             return plain(request, 400, f"b: no balancer named {name!r}")
         nonce = fields.get("nonce")
         if nonce is None or not hmac.compare_digest(nonce.encode(), balancer.nonce.encode()):
@@ -210,21 +224,38 @@ class BalancerManager(Resource):
         member_url = fields.get("w")
         member = None
         if member_url is not None:
-            member = next((m for m in balancer.members if m.name == member_url), None)
+            member = find_member(balancer, member_url)
             if member is None:
                 return plain(request, 400, f"w: balancer {name!r} has no member {member_url!r}")
+            member_url = member.name
         try:
             check_fields(fields, member=member is not None)
             member_edit = None if member is None else parse_member_edit(fields)
             balancer_edit = parse_balancer_edit(fields)
         except EditError as e:
             return plain(request, 400, str(e))
-        changes = []
+        member_changes: list[tuple[str, Value]] = []
+        balancer_changes: list[tuple[str, Value]] = []
         with balancer.lock:  # with workers = N, the processes' shared state: one change
             if member is not None and member_edit is not None:
-                changes += apply_member_edit(balancer, member, member_edit)
-            changes += apply_balancer_edit(balancer, balancer_edit)
+                refused = route_taken(balancer, member, member_edit.route)
+                if refused is not None:
+                    return plain(request, 400, refused)
+                member_changes = apply_member_values(
+                    balancer.states, member.lb, member_values(member_edit)
+                )
+                member.route = member.lb.route
+            old = balancer.params
+            balancer_changes = set_balancer_values(balancer, balancer_values(balancer_edit))
+        changes = [describe_member_change(key, value) for key, value in member_changes]
+        changes += [f"{k} {getattr(old, k)!r} -> {v!r}" for k, v in balancer_changes]
         target = f"balancer://{name}" + ("" if member is None else f" member {member.name}")
+        if changes and self._values is not None:
+            by = f"{self._user or '-'} from {_client(request)}"
+            if member is not None and member_changes:
+                self._values.record(name, member.name, dict(member_changes), by)
+            if balancer_changes:
+                self._values.record(name, None, dict(balancer_changes), by)
         if changes:
             log.info(
                 "balancer-manager: {user} from {client} changed {target}: {changes}",
@@ -235,6 +266,43 @@ class BalancerManager(Resource):
             )
         message = f"{target}: " + (", ".join(changes) if changes else "nothing changed")
         return self._page(request, 200, name, member_url, message)
+
+
+def _canonical(url: str) -> str:
+    """A member URL as httpd names its worker: lower-case scheme and host, no default port."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    host = f"[{host}]" if ":" in host else host
+    default = {"http": 80, "https": 443, "ajp": 8009}.get(scheme)
+    shown = "" if port is None or port == default else f":{port}"
+    path = "" if parts.path == "/" else parts.path
+    return f"{scheme}://{host}{shown}{path}"
+
+
+def find_member(balancer: RunningBalancer, url: str) -> RunningMember | None:
+    """The member ``w`` names: by its URL as configured, else as httpd would write it
+    (``ajp://host`` for ``ajp://host:8009``)."""
+    exact = next((m for m in balancer.members if m.name == url), None)
+    if exact is not None:
+        return exact
+    wanted = _canonical(url)
+    return next((m for m in balancer.members if _canonical(m.name) == wanted), None)
+
+
+def route_taken(balancer: RunningBalancer, member: RunningMember, route: str | None) -> str | None:
+    """Why ``member`` may not take ``route`` (another member of the balancer has it), or None:
+    a route may appear once per balancer, as the configuration requires."""
+    if not route:
+        return None
+    other = next((m for m in balancer.members if m is not member and m.lb.route == route), None)
+    if other is None:
+        return None
+    return f"w_wr: route {route!r} is member {other.name}'s; a route may appear once per balancer"
 
 
 def _client(request: Request) -> str:
@@ -250,16 +318,21 @@ class StatusJSON(Resource):
     isLeaf = True
 
     def __init__(
-        self, runtime: RuntimeSource, clock: IReactorTime, metrics: ProxyMetrics | None = None
+        self,
+        runtime: RuntimeSource,
+        clock: IReactorTime,
+        values: RuntimeValues | None = None,
+        metrics: ProxyMetrics | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self._runtime = runtime
         self._clock = clock
+        self._values = values
         self._metrics = metrics
 
     def render_GET(self, request: Request) -> bytes:
         tunnels = None if self._metrics is None else self._metrics.tunnels()
-        doc = as_json(snapshot(self._runtime(), self._clock.seconds(), tunnels))
+        doc = as_json(snapshot(self._runtime(), self._clock.seconds(), self._values, tunnels))
         body = json.dumps(doc, indent=2).encode("utf-8") + b"\n"
         return answer(request, 200, b"application/json", body)
 
@@ -312,12 +385,16 @@ class _Root(Resource):
 
 
 def admin_root(
-    runtime: RuntimeSource, clock: IReactorTime, metrics: ProxyMetrics, user: str | None
+    runtime: RuntimeSource,
+    clock: IReactorTime,
+    metrics: ProxyMetrics,
+    user: str | None,
+    values: RuntimeValues | None = None,
 ) -> Resource:
     """The admin's resource tree, for ``user`` (None without ``admin_users``)."""
     root = _Root()
     root.putChild(b"", Index())
-    root.putChild(PAGE.encode("ascii"), BalancerManager(runtime, clock, user))
-    root.putChild(b"status.json", StatusJSON(runtime, clock, metrics))
+    root.putChild(PAGE.encode("ascii"), BalancerManager(runtime, clock, user, values))
+    root.putChild(b"status.json", StatusJSON(runtime, clock, values, metrics))
     root.putChild(b"metrics", Metrics(metrics))
     return root

@@ -4,7 +4,8 @@ The admin imports neither the request path nor the service: the composition root
 it the running proxy (the current runtime, a new one after each reload) and these
 protocols say exactly what the admin uses of it: the balancers and the direct
 ``ProxyPass`` members, a balancer's parameters, nonce, members and lock, a member's name,
-URL, parameters, balancing state, route and pool, and each health check's counts.
+URL, parameters, balancing state, route and pool, and each health check's counts; and
+the runtime state (:class:`RuntimeValues`), which the page tells of each change.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
-from ajpbalancer.balancer import MemberState
+from ajpbalancer.balancer import MemberState, Value
 from ajpbalancer.config import URL, BalancerParams, MemberParams
 
 
@@ -107,3 +108,64 @@ class RunningProxy(Protocol):
 
 RuntimeSource = Callable[[], RunningProxy | None]
 """Where the admin reads the running proxy (None before it started; new after a reload)."""
+
+
+class RuntimeValue(Protocol):
+    """A value set at run time that holds over the file's: what, over what, when, by whom,
+    and its place in the store's order (None until the store has it)."""
+
+    @property
+    def value(self) -> Value: ...
+
+    @property
+    def base(self) -> Value: ...
+
+    @property
+    def time(self) -> float: ...
+
+    @property
+    def by(self) -> str: ...
+
+    @property
+    def seq(self) -> int | None: ...
+
+
+class StoreHealth(Protocol):
+    """The runtime-state store as the admin reports it."""
+
+    @property
+    def store(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def connected(self) -> bool: ...
+
+    @property
+    def last_sync(self) -> float | None: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+    @property
+    def pending(self) -> int: ...
+
+    @property
+    def reconnects(self) -> int: ...
+
+
+class RuntimeValues(Protocol):
+    """The runtime state: records what the page changed, says which values are the file's
+    and which were set at run time, and how its store is."""
+
+    @property
+    def persist(self) -> bool: ...
+
+    def record(
+        self, balancer: str, member: str | None, values: Mapping[str, Value], by: str
+    ) -> None: ...
+
+    def entries(self, balancer: str, member: str | None) -> Mapping[str, RuntimeValue]: ...
+
+    def health(self) -> StoreHealth | None: ...

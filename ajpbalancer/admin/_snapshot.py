@@ -20,8 +20,9 @@ from ajpbalancer.admin._running import (
     RunningHealthCheck,
     RunningMember,
     RunningProxy,
+    RuntimeValues,
 )
-from ajpbalancer.balancer import MemberState, Status
+from ajpbalancer.balancer import BALANCER_KEYS, MEMBER_KEYS, MemberState, Status
 
 STATUS_WORDS: tuple[tuple[Status, str], ...] = (
     (Status.IGNORE_ERRORS, "Ign"),
@@ -68,6 +69,36 @@ class PoolView:
 
 
 @dataclass(frozen=True, slots=True)
+class RuntimeView:
+    """A value set at run time: it, the file's value it holds over (``file``), when, by
+    whom, and its number in the store's order (None until the store has it)."""
+
+    value: Any
+    file: Any
+    time: float
+    by: str
+    seq: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StateView:
+    """The runtime state: whether it is kept (``persist``) and how its store is."""
+
+    persist: bool
+    store: str | None = None
+    kind: str | None = None
+    connected: bool | None = None
+    last_sync: float | None = None
+    error: str | None = None
+    pending: int = 0
+    reconnects: int = 0
+
+
+def _sources(keys: tuple[str, ...], runtime: dict[str, RuntimeView]) -> dict[str, str]:
+    return {key: "runtime" if key in runtime else "file" for key in keys}
+
+
+@dataclass(frozen=True, slots=True)
 class TunnelView:
     """A member's tunnels (requests that switched protocols): ``open`` now, ``opened``
     in all, and the bytes through them to the member (``sent``) and from it
@@ -109,6 +140,8 @@ class MemberView:
     retry: float
     pool: PoolView
     health_check: HealthView | None
+    sources: dict[str, str]
+    runtime: dict[str, RuntimeView]
     tunnels: TunnelView = NO_TUNNELS
 
 
@@ -128,6 +161,8 @@ class BalancerView:
     failontimeout: bool
     forcerecovery: bool
     members: tuple[MemberView, ...]
+    sources: dict[str, str]
+    runtime: dict[str, RuntimeView]
 
     def member(self, name: str) -> MemberView | None:
         return next((m for m in self.members if m.name == name), None)
@@ -142,17 +177,32 @@ class Snapshot:
     time: float
     balancers: tuple[BalancerView, ...]
     workers: tuple[MemberView, ...]
+    state: StateView = StateView(persist=False)
 
     def balancer(self, name: str) -> BalancerView | None:
         return next((b for b in self.balancers if b.name == name), None)
 
 
+def _runtime(
+    values: RuntimeValues | None, balancer: str, member: str | None
+) -> dict[str, RuntimeView]:
+    if values is None:
+        return {}
+    return {
+        key: RuntimeView(e.value, e.base, e.time, e.by, e.seq)
+        for key, e in values.entries(balancer, member).items()
+    }
+
+
 def member_view(
     member: RunningMember,
     checker: RunningHealthCheck | None = None,
+    runtime: dict[str, RuntimeView] | None = None,
     tunnels: TunnelView = NO_TUNNELS,
 ) -> MemberView:
-    """``member`` as balancer-manager shows it; ``checker`` is its health checker if any."""
+    """``member`` as balancer-manager shows it; ``checker`` is its health checker if any,
+    ``runtime`` its values set at run time, ``tunnels`` its tunnels' counts."""
+    runtime = runtime or {}
     state = member.lb
     params = member.params
     health = None
@@ -188,6 +238,8 @@ def member_view(
         retry=state.retry,
         pool=PoolView(open=member.pool.open, idle=len(member.pool.idle)),
         health_check=health,
+        sources=_sources(MEMBER_KEYS, runtime),
+        runtime=runtime,
         tunnels=tunnels,
     )
 
@@ -195,9 +247,11 @@ def member_view(
 def balancer_view(
     balancer: RunningBalancer,
     checker: Callable[[RunningMember], RunningHealthCheck | None],
+    values: RuntimeValues | None = None,
     tunnels: Tunnels | None = None,
 ) -> BalancerView:
     params = balancer.params
+    runtime = _runtime(values, balancer.name, None)
     counts = {} if tunnels is None else tunnels
     return BalancerView(
         name=balancer.name,
@@ -212,17 +266,49 @@ def balancer_view(
         failontimeout=params.failontimeout,
         forcerecovery=params.forcerecovery,
         members=tuple(
-            member_view(m, checker(m), counts.get((balancer.name, m.name), NO_TUNNELS))
+            member_view(
+                m,
+                checker(m),
+                _runtime(values, balancer.name, m.name),
+                counts.get((balancer.name, m.name), NO_TUNNELS),
+            )
             for m in balancer.members
         ),
+        sources=_sources(BALANCER_KEYS, runtime),
+        runtime=runtime,
     )
 
 
-def snapshot(runtime: RunningProxy | None, now: float, tunnels: Tunnels | None = None) -> Snapshot:
+def state_view(values: RuntimeValues | None) -> StateView:
+    """Whether runtime state is kept, and its store's health."""
+    if values is None:
+        return StateView(persist=False)
+    health = values.health()
+    if health is None:
+        return StateView(persist=values.persist)
+    return StateView(
+        persist=values.persist,
+        store=health.store,
+        kind=health.kind,
+        connected=health.connected,
+        last_sync=health.last_sync,
+        error=health.error,
+        pending=health.pending,
+        reconnects=health.reconnects,
+    )
+
+
+def snapshot(
+    runtime: RunningProxy | None,
+    now: float,
+    values: RuntimeValues | None = None,
+    tunnels: Tunnels | None = None,
+) -> Snapshot:
     """Everything balancer-manager shows, as of ``now``; empty before the proxy started.
+    ``values``: the runtime state, which says which values were set at run time;
     ``tunnels``: the members' tunnel counts (from the metrics), if known."""
     if runtime is None:
-        return Snapshot(__version__, now, (), ())
+        return Snapshot(__version__, now, (), (), state_view(values))
     by_member = {id(c.member): c for c in runtime.health_checkers}
 
     def checker(member: RunningMember) -> RunningHealthCheck | None:
@@ -231,11 +317,14 @@ def snapshot(runtime: RunningProxy | None, now: float, tunnels: Tunnels | None =
     return Snapshot(
         version=__version__,
         time=now,
-        balancers=tuple(balancer_view(b, checker, tunnels) for b in runtime.balancers.values()),
+        balancers=tuple(
+            balancer_view(b, checker, values, tunnels) for b in runtime.balancers.values()
+        ),
         workers=tuple(
-            member_view(m, checker(m), (tunnels or {}).get(("", m.name), NO_TUNNELS))
+            member_view(m, checker(m), None, (tunnels or {}).get(("", m.name), NO_TUNNELS))
             for m in runtime.direct_members
         ),
+        state=state_view(values),
     )
 
 

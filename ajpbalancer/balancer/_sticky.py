@@ -23,6 +23,7 @@ behaviour and not on its documentation:
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -99,22 +100,39 @@ def find_session_route(
     empty (``JSESSIONID=ABC.``): httpd still passes it on (AJP ``jvm_route``) but routes
     such a request by the lbmethod.
     """
-    names = sticky_names(stickysession)
-    if names is None:
+    keys = _sticky_keys(tuple(stickysession), sep)
+    if keys is None:
         return None
-    cookie_name, path_name = names
+    cookie_name, path_name, cookie_key, path_key, sep_key = keys
     used = path_name
-    value = get_path_param(path_with_query, path_name.encode("latin-1"), scolonpathdelim)
+    value = get_path_param(path_with_query, path_key, scolonpathdelim)
     if value is None:
         used = cookie_name
-        value = get_cookie_param(b", ".join(cookie_headers), cookie_name.encode("latin-1"))
+        if not cookie_headers:
+            return None
+        merged = cookie_headers[0] if len(cookie_headers) == 1 else b", ".join(cookie_headers)
+        value = get_cookie_param(merged, cookie_key)
         if value is None:
             return None
-    if sep is not None:
-        _, found, value = value.partition(sep.encode("latin-1"))
+    if sep_key is not None:
+        _, found, value = value.partition(sep_key)
         if not found:
             return None
     return value.decode("latin-1"), used
+
+
+@functools.lru_cache(maxsize=64)
+def _sticky_keys(
+    stickysession: tuple[str, ...], sep: str | None
+) -> tuple[str, str, bytes, bytes, bytes | None] | None:
+    """:func:`sticky_names` and their bytes, and the separator's, worked out once per
+    balancer configuration rather than per request."""
+    names = sticky_names(stickysession)
+    if names is None:
+        return None
+    cookie, path = names
+    sep_key = None if sep is None else sep.encode("latin-1")
+    return cookie, path, cookie.encode("latin-1"), path.encode("latin-1"), sep_key
 
 
 def find_route_member(

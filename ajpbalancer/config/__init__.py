@@ -7,6 +7,7 @@ descriptions are checked by a function the caller injects.
 
 from __future__ import annotations
 
+from ajpbalancer.config._endpoints import DEFAULT_BACKLOG, EndpointSpec, endpoint_spec
 from ajpbalancer.config._errors import ConfigError, Problem
 from ajpbalancer.config._model import (
     HC_METHODS,
@@ -30,13 +31,15 @@ from ajpbalancer.config._model import (
     RuleKind,
     Scheme,
     Settings,
+    StateStore,
     TLSOptions,
 )
-from ajpbalancer.config._parse_state import CheckEndpoint
+from ajpbalancer.config._parse_state import CheckEndpoint, CheckFile
 from ajpbalancer.config._parser import load, parse
 from ajpbalancer.config._summary import summary
 
 __all__ = [
+    "DEFAULT_BACKLOG",
     "HC_METHODS",
     "LBMETHODS",
     "STATUS_FLAGS",
@@ -44,11 +47,13 @@ __all__ = [
     "Balancer",
     "BalancerParams",
     "CheckEndpoint",
+    "CheckFile",
     "ClientLimits",
     "Config",
     "ConfigError",
     "CookieRule",
     "DemoBackend",
+    "EndpointSpec",
     "Frontend",
     "Listen",
     "Location",
@@ -61,7 +66,9 @@ __all__ = [
     "RuleKind",
     "Scheme",
     "Settings",
+    "StateStore",
     "TLSOptions",
+    "endpoint_spec",
     "load",
     "parse",
     "summary",

@@ -17,6 +17,18 @@ from types import MappingProxyType
 from ajpbalancer.config import _values as v
 from ajpbalancer.config._model import HC_METHODS, LBMETHODS, Scheme
 
+_ENDPOINT = "ENDPOINT[:backlog=N]"
+
+MAX_POOL = 65535
+"""The most connections ``max`` allows to one member: one source address can hold no
+more to one member address and port (Apache clamps ``max`` to ``ThreadsPerChild``)."""
+
+MAX_HEALTH_COUNT = 1000
+"""The most consecutive checks ``hcpasses`` and ``hcfails`` may ask for."""
+
+MAX_ATTEMPTS = 100
+"""The most failover attempts ``maxattempts`` may ask for."""
+
 
 class SectionKind(Enum):
     """The kinds of section; the value is how messages write the section."""
@@ -38,15 +50,31 @@ class Directive:
 
 
 DIRECTIVES: tuple[Directive, ...] = (
-    Directive("workers", SectionKind.SETTINGS, False, "1", "N | auto"),
-    Directive("admin", SectionKind.SETTINGS, False, "tcp:8081:interface=127.0.0.1", "ENDPOINT"),
+    Directive("workers", SectionKind.SETTINGS, False, "1", f"N (1-{v.MAX_WORKERS}) | auto"),
+    Directive("admin", SectionKind.SETTINGS, False, "tcp:8081:interface=127.0.0.1", _ENDPOINT),
     Directive("admin_users", SectionKind.SETTINGS, False, "etc/admin.htpasswd", "PATH"),
+    Directive(
+        "admin_hosts",
+        SectionKind.SETTINGS,
+        True,
+        "lb1.example.org 10.0.0.5",
+        "HOST ...",
+    ),
     Directive("access_log", SectionKind.SETTINGS, False, "-", "- | off | PATH"),
     Directive("ProxyTimeout", SectionKind.SETTINGS, False, "300", "SECONDS"),
+    Directive("BalancerPersist", SectionKind.SETTINGS, False, "on", "On | Off"),
+    Directive(
+        "state",
+        SectionKind.SETTINGS,
+        False,
+        "redis://127.0.0.1:6379/0",
+        "PATH | redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]",
+    ),
+    Directive("state_prefix", SectionKind.SETTINGS, False, "shop:", "TEXT"),
     Directive(
         "demo", SectionKind.SETTINGS, True, "http://127.0.0.1:18081 route=demo1", "URL route=NAME"
     ),
-    Directive("listen", SectionKind.FRONTEND, True, "tcp:8080", "ENDPOINT"),
+    Directive("listen", SectionKind.FRONTEND, True, "tcp:8080", _ENDPOINT),
     Directive(
         "ProxyPass",
         SectionKind.FRONTEND,
@@ -95,7 +123,9 @@ DIRECTIVES: tuple[Directive, ...] = (
     ),
     Directive("KeepAliveTimeout", SectionKind.FRONTEND, False, "5", "SECONDS"),
     Directive("ProxyWebsocketIdleTimeout", SectionKind.FRONTEND, False, "300", "SECONDS"),
-    Directive("MaxConnections", SectionKind.FRONTEND, False, "1000", "N (0 = unlimited)"),
+    Directive(
+        "MaxConnections", SectionKind.FRONTEND, False, "1000", "N (0-1048576, 0 = unlimited)"
+    ),
     Directive(
         "SSLVerifyClient", SectionKind.FRONTEND, False, "optional", "none | optional | require"
     ),
@@ -160,7 +190,7 @@ MEMBER_PARAMS: Mapping[str, Param] = MappingProxyType(
             Param("timeout", _seconds_ms_positive, "30"),
             Param("connectiontimeout", _seconds_ms_positive, "500ms"),
             Param("ttl", partial(v.seconds, low=1), "60"),
-            Param("max", partial(v.integer, low=1), "10"),
+            Param("max", partial(v.integer, low=1, high=MAX_POOL), "10"),
             Param("keepalive", _on_off, "on"),
             Param("disablereuse", _on_off, "off"),
             Param("ping", partial(v.seconds, low=0, allow_ms=True), "500ms"),
@@ -180,8 +210,8 @@ MEMBER_PARAMS: Mapping[str, Param] = MappingProxyType(
             ),
             Param("hcuri", v.path, "/health"),
             Param("hcinterval", partial(v.seconds, low=1), "30"),
-            Param("hcpasses", partial(v.integer, low=1), "2"),
-            Param("hcfails", partial(v.integer, low=1), "3"),
+            Param("hcpasses", partial(v.integer, low=1, high=MAX_HEALTH_COUNT), "2"),
+            Param("hcfails", partial(v.integer, low=1, high=MAX_HEALTH_COUNT), "3"),
             Param("upgrade", v.protocols, "websocket"),
             Param(
                 "upgradeurl",
@@ -203,7 +233,7 @@ BALANCER_PARAMS: Mapping[str, Param] = MappingProxyType(
             Param("stickysessionsep", v.separator, "!"),
             Param("scolonpathdelim", _on_off, "on"),
             Param("nofailover", _on_off, "on"),
-            Param("maxattempts", partial(v.integer, low=0), "2"),
+            Param("maxattempts", partial(v.integer, low=0, high=MAX_ATTEMPTS), "2"),
             Param("failonstatus", v.status_codes, "500,503"),
             Param("failontimeout", _on_off, "on"),
             Param("forcerecovery", _on_off, "off"),

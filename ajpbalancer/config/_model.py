@@ -256,7 +256,7 @@ class ClientLimits:
     """What one client connection may send and how slowly: Apache's names and defaults.
 
     ``limit_request_body`` 0 is unlimited; Apache 2.4.54+ defaults to 1 GiB.
-    ``max_connections`` (ours) 0 is unlimited.
+    ``max_connections`` (ours) 0 is unlimited; 1000 by default.
     """
 
     limit_request_line: int = 8190
@@ -266,7 +266,7 @@ class ClientLimits:
     header_timeout: ReadTimeout = ReadTimeout(20.0, 40.0, 500)
     body_timeout: ReadTimeout = ReadTimeout(20.0, None, 500)
     keep_alive_timeout: float = 5.0
-    max_connections: int = 0
+    max_connections: int = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +311,33 @@ class DemoBackend:
 
 
 @dataclass(frozen=True, slots=True)
+class StateStore:
+    """Where runtime state is kept (``state``): a file (``path``) or a Redis database.
+
+    For Redis, ``host``, ``port`` and ``db`` say which, ``username``/``password`` log in
+    (``redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]``); ``str()`` never shows the password.
+    """
+
+    path: str | None = None
+    host: str = ""
+    port: int = 6379
+    db: int = 0
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    @property
+    def is_redis(self) -> bool:
+        return self.path is None
+
+    def __str__(self) -> str:
+        if self.path is not None:
+            return self.path
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        login = "" if self.password is None else f"{self.username or ''}:***@"
+        return f"redis://{login}{host}:{self.port}/{self.db}"
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """The ``[ajpbalancer]`` section: process-wide settings."""
 
@@ -318,8 +345,12 @@ class Settings:
     demo: tuple[DemoBackend, ...] = ()
     admin: Listen | None = None
     admin_users: str | None = None
+    admin_hosts: tuple[str, ...] = ()
     access_log: str = "-"
     proxy_timeout: float = 300.0
+    balancer_persist: bool = False
+    state: StateStore | None = None
+    state_prefix: str = "ajpbalancer:"
 
 
 @dataclass(frozen=True, slots=True)

@@ -258,6 +258,10 @@ def _request_read_timeout(text: str) -> dict[str, Any]:
             )
         if m.group("rate") is not None and rate < 1:
             raise v.InvalidValueError(f"{item!r}: MinRate must be at least 1 byte/s")
+        if max(timeout, top or 0) > v.MAX_SECONDS:
+            raise v.InvalidValueError(
+                f"{item!r}: a timeout must be at most {v.MAX_SECONDS:g} seconds (one day)"
+            )
         out[field] = ReadTimeout(float(timeout), None if top is None else float(top), rate)
     if not out:
         raise v.InvalidValueError("expected header=... and/or body=...")

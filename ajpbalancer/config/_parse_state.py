@@ -8,17 +8,22 @@ lookups every section parser shares (the directive table, value shapes, endpoint
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections.abc import Callable, Iterable
 
 from ajpbalancer.config import _values as v
 from ajpbalancer.config._directives import DIRECTIVE_BY_KEY, DIRECTIVES, Directive, SectionKind
+from ajpbalancer.config._endpoints import endpoint_spec
 from ajpbalancer.config._errors import Problem
 from ajpbalancer.config._ini import Section, ValueLine
 from ajpbalancer.config._model import Listen, Location
 
 CheckEndpoint = Callable[[str], "str | None"]
 """Checks a Twisted server endpoint description: an error message, or None if valid."""
+
+CheckFile = Callable[[str], "str | None"]
+"""Checks a file a directive names (``admin_users``): an error message, or None if usable."""
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
@@ -36,13 +41,20 @@ def has_key(section: Section, name: str) -> bool:
 class ParseState:
     """One parse: the text, the problems found so far and the cross-section facts."""
 
-    def __init__(self, text: str, filename: str, check_endpoint: CheckEndpoint | None) -> None:
+    def __init__(
+        self,
+        text: str,
+        filename: str,
+        check_endpoint: CheckEndpoint | None,
+        check_admin_users: CheckFile | None = None,
+    ) -> None:
         self.text = text
         self.filename = filename
         self.check_endpoint = check_endpoint
+        self.check_admin_users = check_admin_users
         self.problems: list[Problem] = []
         self.balancer_names: dict[str, int] = {}
-        self.endpoints: dict[str, int] = {}
+        self.endpoints: dict[object, int] = {}
 
     # -- problems ---------------------------------------------------------------------------
 
@@ -119,12 +131,21 @@ class ParseState:
         return words[0], words[1]
 
     def endpoint(self, directive: Directive, line: int, description: str) -> Listen:
-        """A server endpoint description, checked by ``check_endpoint`` and for duplicates."""
+        """A server endpoint description: its port, backlog and socket path
+        (:func:`endpoint_spec`; a ``unix:`` socket's directory must exist), then
+        ``check_endpoint``; the same address may be given once (whatever the backlog)."""
+        spec = endpoint_spec(description)
+        if spec.kind == "unix":
+            folder = os.path.dirname(spec.args[0]) or "."
+            if not os.path.isdir(folder):
+                raise v.InvalidValueError(
+                    f"invalid endpoint {description!r}: no directory {folder!r} for the socket"
+                )
         if self.check_endpoint is not None:
             message = self.check_endpoint(description)
             if message is not None:
                 raise v.InvalidValueError(message)
-        first = self.endpoints.setdefault(description, line)
+        first = self.endpoints.setdefault(spec.address, line)
         if first != line:
             raise v.InvalidValueError(f"duplicate endpoint {description!r} (first at line {first})")
         return Listen(description, self.at(line))

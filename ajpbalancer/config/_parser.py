@@ -21,21 +21,33 @@ from ajpbalancer.config._model import Balancer, Config, Frontend, Location, Sett
 from ajpbalancer.config._parse_balancer import BalancerParser
 from ajpbalancer.config._parse_frontend import FrontendParser
 from ajpbalancer.config._parse_settings import SettingsParser
-from ajpbalancer.config._parse_state import CheckEndpoint, did_you_mean
+from ajpbalancer.config._parse_state import CheckEndpoint, CheckFile, did_you_mean
 
 SECTION_NAMES = ("ajpbalancer", "frontend")
 
 
-def parse(text: str, filename: str, *, check_endpoint: CheckEndpoint | None = None) -> Config:
+def parse(
+    text: str,
+    filename: str,
+    *,
+    check_endpoint: CheckEndpoint | None = None,
+    check_admin_users: CheckFile | None = None,
+) -> Config:
     """Parse configuration ``text`` read from ``filename`` (used in messages and ``Config.path``).
 
-    ``check_endpoint`` validates each ``listen`` and ``admin`` endpoint description.
-    Raises :class:`ConfigError` listing every problem in file order.
+    ``check_endpoint`` validates each ``listen`` and ``admin`` endpoint description;
+    ``check_admin_users`` reads the ``admin_users`` file and says what keeps it from
+    being used. Raises :class:`ConfigError` listing every problem in file order.
     """
-    return _Parser(text, filename, check_endpoint).run()
+    return _Parser(text, filename, check_endpoint, check_admin_users).run()
 
 
-def load(path: str, *, check_endpoint: CheckEndpoint | None = None) -> Config:
+def load(
+    path: str,
+    *,
+    check_endpoint: CheckEndpoint | None = None,
+    check_admin_users: CheckFile | None = None,
+) -> Config:
     """Read the file at ``path`` (UTF-8) and :func:`parse` it."""
     try:
         with open(path, "rb") as f:
@@ -49,7 +61,7 @@ def load(path: str, *, check_endpoint: CheckEndpoint | None = None) -> Config:
         line = data[: e.start].count(b"\n") + 1
         message = f"not UTF-8 text (byte 0x{data[e.start]:02x})"
         raise ConfigError([Problem(Location(path, line), "config", message)]) from None
-    return parse(text, path, check_endpoint=check_endpoint)
+    return parse(text, path, check_endpoint=check_endpoint, check_admin_users=check_admin_users)
 
 
 class _Parser(SettingsParser, FrontendParser, BalancerParser):

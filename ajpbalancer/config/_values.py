@@ -17,6 +17,20 @@ class InvalidValueError(Exception):
     """A value is not acceptable; ``str(self)`` is the message for the Problem."""
 
 
+MAX_SECONDS = 86400.0
+"""The longest duration any directive or parameter takes: one day. Apache reads its
+times into a C ``int`` of seconds (up to 68 years); a day is ajpbalancer's own bound,
+beyond any sensible timeout, retry or check interval."""
+
+MAX_WORKERS = 256
+"""The most worker processes ``workers`` may start (``auto`` too): ajpbalancer's own bound
+(Apache's ``ServerLimit`` is 16 by default); more processes than cores gain nothing."""
+
+MIN_POSITIVE_SECONDS = 0.001
+"""The shortest duration a time that must be more than 0 may be: 1 ms, Apache's
+minimum for ``connectiontimeout`` and ``ping``."""
+
+
 _DECIMAL = re.compile(r"\d+(?:\.\d+)?")
 _INTEGER = re.compile(r"\d+")
 _DURATION = re.compile(r"(?P<number>\d+(?:\.\d+)?)(?P<unit>ms|s)?", re.IGNORECASE)
@@ -76,10 +90,15 @@ def on_off(name: str, text: str) -> bool:
     raise InvalidValueError(f"{name} must be On or Off, got {text!r}")
 
 
+def _number(x: float) -> str:
+    """An integer in full (``1048576``, not ``1.04858e+06``), a fraction as ``%g``."""
+    return str(x) if isinstance(x, int) else f"{x:g}"
+
+
 def _range_text(low: float, high: float | None, unit: str = "") -> str:
     if high is None:
-        return f"at least {low:g}{unit}"
-    return f"from {low:g} to {high:g}{unit}"
+        return f"at least {_number(low)}{unit}"
+    return f"from {_number(low)} to {_number(high)}{unit}"
 
 
 def integer(name: str, text: str, *, low: int, high: int | None = None) -> int:
@@ -105,9 +124,16 @@ def decimal(name: str, text: str, *, low: float, high: float) -> float:
 
 
 def seconds(
-    name: str, text: str, *, low: float, exclusive: bool = False, allow_ms: bool = False
+    name: str,
+    text: str,
+    *,
+    low: float,
+    exclusive: bool = False,
+    allow_ms: bool = False,
+    high: float = MAX_SECONDS,
 ) -> float:
-    """A duration in seconds, at least ``low`` (more than ``low`` if ``exclusive``).
+    """A duration in seconds, at least ``low`` (more than ``low`` if ``exclusive``, and
+    then at least 1 ms), at most ``high`` (one day unless said otherwise).
 
     An ``s`` suffix is always allowed; with ``allow_ms`` the number may be milliseconds
     with an ``ms`` suffix, as Apache's ``ap_timeout_parameter_parse`` allows.
@@ -128,7 +154,17 @@ def seconds(
         value /= 1000.0
     if value < low or (exclusive and value == low):
         raise InvalidValueError(f"{name} must be {allowed}, got {text!r}")
+    if exclusive and low == 0 and value < MIN_POSITIVE_SECONDS:
+        raise InvalidValueError(f"{name} must be at least 1 ms, got {text!r}")
+    if value > high:
+        raise InvalidValueError(
+            f"{name} must be at most {high:g} seconds{_in_days(high)}, got {text!r}"
+        )
     return value
+
+
+def _in_days(limit: float) -> str:
+    return " (one day)" if limit == MAX_SECONDS else ""
 
 
 def one_of(name: str, text: str, choices: Iterable[str], *, upper: bool = False) -> str:

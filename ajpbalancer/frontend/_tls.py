@@ -17,7 +17,7 @@ from OpenSSL import SSL, crypto
 from twisted.internet.endpoints import SSL4ServerEndpoint, serverFromString
 from twisted.internet.interfaces import IStreamServerEndpoint
 
-from ajpbalancer.config import TLSOptions
+from ajpbalancer.config import TLSOptions, endpoint_spec
 from ajpbalancer.connection import TLSInfo
 
 
@@ -147,11 +147,14 @@ def _pem_blocks(pem: bytes) -> list[bytes]:
 def frontend_endpoint(reactor: Any, description: str, tls: TLSOptions) -> IStreamServerEndpoint:
     """The server endpoint of a ``listen`` line; an ``ssl:`` one with the TLS policy applied.
 
+    It listens with the line's ``backlog=``, else Apache's 511 (Twisted's default is 50).
     Twisted's ``ssl:`` parser builds ``CertificateOptions``, which makes its context once
     and caches it: hardening that context once covers every connection, and a listener
     that adopts the socket in a worker process and wraps it with the same options.
     """
-    endpoint: IStreamServerEndpoint = serverFromString(reactor, description)
+    endpoint: IStreamServerEndpoint = serverFromString(
+        reactor, endpoint_spec(description).endpoint()
+    )
     if isinstance(endpoint, SSL4ServerEndpoint):
         options = endpoint._sslContextFactory  # private: Twisted has no public accessor
         harden_context(options.getContext(), tls)

@@ -102,6 +102,13 @@ class AccessLog:
         except (OSError, ValueError):
             pass  # a closed or full log must never take the proxy down
 
+    def take(self, other: AccessLog) -> None:
+        """Write where ``other`` writes from now on, closing this log's own stream (a
+        reload moved the log: requests already running log to the new place too)."""
+        old, self._stream = self._stream, other._stream
+        if old not in (sys.stdout, sys.__stdout__):
+            old.close()
+
     def close(self) -> None:
         if self._stream not in (sys.stdout, sys.__stdout__):
             self._stream.close()

@@ -18,7 +18,6 @@ upgrades, which only refuses a ``101`` nobody asked for.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from twisted.internet.interfaces import IDelayedCall, IPushProducer
@@ -165,7 +164,10 @@ class ProxyExchange:
             return
         route = None if selection.route is None else selection.route.encode("ascii")
         assert self._request is not None
-        self._go(member, replace(self._request, route=route))
+        r = self._request
+        self._go(
+            member, OutgoingRequest(r.head, r.path, r.query, r.length, r.chunked, r.client, route)
+        )
 
     def _go(self, member: MemberRuntime, request: OutgoingRequest) -> None:
         """Send ``request`` to ``member`` (whose busy count the caller raised)."""
@@ -270,12 +272,11 @@ class ProxyExchange:
     ) -> None:
         self._status = status
         balancer, member = self._balancer, self._member
-        now = self._ctx.reactor.seconds()
         if (
             balancer is not None
             and member is not None
             and balancer.params.failonstatus
-            and post_request(member.lb, balancer.params, status, False, now)
+            and post_request(member.lb, balancer.params, status, False, self._ctx.reactor.seconds())
         ):
             log.warn(
                 "member {member} in error: it answered {status}", member=member.name, status=status
@@ -287,8 +288,7 @@ class ProxyExchange:
             out.append((b"Date", http_date()))
         reverse = self._ctx.reverse
         if reverse is not None:
-            base = self._base()
-            out = [(name, reverse.header(name, value, base)) for name, value in out]
+            out = reverse.headers(out, self._base)
         self._channel.start_response(status, reason, out, length)
         self._channel.register_producer(self)
 

@@ -109,8 +109,7 @@ class UpgradeExchange(ProxyExchange):
         out, _ = response_fields(headers)
         reverse = self._ctx.reverse
         if reverse is not None:
-            base = self._base()
-            out = [(name, reverse.header(name, value, base)) for name, value in out]
+            out = reverse.headers(out, self._base)
         out += (
             (b"Connection", b"Upgrade"),
             (b"Upgrade", b", ".join(header_values(headers, b"upgrade"))),

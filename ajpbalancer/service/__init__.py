@@ -9,7 +9,8 @@ place that wires the rooms below it together; the tap module and the worker entr
 
 from __future__ import annotations
 
-from ajpbalancer.service._endpoint import check_endpoint
+from ajpbalancer.service._endpoint import check_admin_users, check_endpoint, load_config
+from ajpbalancer.service._errors import StartError
 from ajpbalancer.service._runtime import ProxyRuntime
 from ajpbalancer.service._service import FrontendFactory, ProxyService, WorkerSetup
 
@@ -17,6 +18,9 @@ __all__ = [
     "FrontendFactory",
     "ProxyRuntime",
     "ProxyService",
+    "StartError",
     "WorkerSetup",
+    "check_admin_users",
     "check_endpoint",
+    "load_config",
 ]

@@ -20,6 +20,7 @@ import pytest
 
 from .apache import Apache, ApacheError
 from .proxy import ProxyProcess
+from .redis import RedisError, RedisServer
 from .tomcat import Tomcat, TomcatError, find_free_ports, start_all
 
 NODE_ADDRESSES = {"node1": "127.0.0.2", "node2": "127.0.0.3"}
@@ -172,3 +173,27 @@ def proxy_factory(tmp_path: Path) -> Iterator[ProxyFactory]:
     finally:
         for proxy in started:
             proxy.stop()
+
+
+# --- redis-server, the runtime state's store ---------------------------------------------
+
+
+@pytest.fixture
+def redis_factory(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
+    """Start redis-server instances owned by one test (``redis_factory(port=None)``),
+    stopped by PID after it. A missing or failing redis-server fails the test."""
+    started: list[RedisServer] = []
+
+    def factory(port: int | None = None) -> RedisServer:
+        server = RedisServer(tmp_path / f"redis{len(started)}", port)
+        started.append(server)
+        try:
+            return server.start()
+        except RedisError as exc:
+            pytest.fail(f"redis-server could not start: {exc}", pytrace=False)
+
+    try:
+        yield factory
+    finally:
+        for server in started:
+            server.stop()

@@ -1,9 +1,11 @@
 """The protocol benchmark (``bench/protocols.py``) runs end to end and reports figures.
 
 One-second runs at 4 connections: against Tomcat direct and ajpbalancer over HTTP, and
-against Tomcat direct, nginx and HAProxy (the configs the benchmark writes for them).
-They prove the script starts and stops its processes, drives wrk, parses its output and
-measures each proxy's CPU, not how fast anything is.
+against Tomcat direct, nginx and HAProxy (the configs the benchmark writes for them); at
+32 connections against the seed targets (a sticky balancer of two Tomcat nodes, in
+ajpbalancer and in Apache, over AJP and HTTP). They prove the script starts and stops
+its processes, drives wrk, parses its output and measures each proxy's CPU, not how fast
+anything is.
 """
 
 from __future__ import annotations
@@ -17,7 +19,18 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_quick_benchmark(targets: str, out: Path) -> tuple[dict[str, Any], str]:
+SEED_TARGETS = (
+    "ajpbalancer-seed-ajp",
+    "ajpbalancer-seed-http",
+    "apache-seed-ajp",
+    "apache-seed-http",
+)
+"""The seed's setup (issue 15) as benchmark targets."""
+
+
+def run_quick_benchmark(
+    targets: str, out: Path, *, concurrency: int = 4, timeout: float = 120
+) -> tuple[dict[str, Any], str]:
     """Run a one-second benchmark of `targets` (100 B, 4 connections); its report and stdout."""
     result = subprocess.run(
         [
@@ -27,7 +40,7 @@ def run_quick_benchmark(targets: str, out: Path) -> tuple[dict[str, Any], str]:
             "--duration",
             "1",
             "--concurrency",
-            "4",
+            str(concurrency),
             "--sizes",
             "100",
             "--targets",
@@ -38,7 +51,7 @@ def run_quick_benchmark(targets: str, out: Path) -> tuple[dict[str, Any], str]:
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -86,3 +99,48 @@ def test_quick_benchmark_of_nginx_and_haproxy(tmp_path: Path) -> None:
     assert processes["haproxy"] == 1
     assert "| nginx → HTTP (1 worker) |" in stdout
     assert "| HAProxy → HTTP (1 thread) |" in stdout
+
+
+def test_quick_benchmark_of_the_seed_setup(tmp_path: Path) -> None:
+    """The seed targets start on two Tomcat nodes, route sticky sessions to their node
+    (checked before measuring), serve wrk's mix of sticky and unsticky requests without
+    errors, and the report gives issue 15's ratios (ajpbalancer ÷ Apache, AJP ÷ HTTP)."""
+    report, stdout = run_quick_benchmark(
+        ",".join(("tomcat", *SEED_TARGETS)), tmp_path, concurrency=32, timeout=300
+    )
+    nodes = report["settings"]["tomcat"]["nodes"]
+    assert [(n["name"], n["address"], n["jvm_route"]) for n in nodes] == [
+        ("node1", "127.0.0.2", "node1"),
+        ("node2", "127.0.0.3", "node2"),
+    ]
+    assert "x.node1" in report["settings"]["sticky_script"]
+    for name in SEED_TARGETS:
+        target = report["targets"][name]
+        assert target["available"], target
+        assert "no session: 6 requests on node1, node2" in target["checks"], target["checks"]
+        config = target["config"]
+        for directive in ("ProxyPassMatch", "ProxyPassReverse", "ProxyPassReverseCookieDomain"):
+            assert directive in config, (name, directive)
+        assert "route=node1" in config and "route=node2" in config
+        assert "stickysession=JSESSIONID|jsessionid" in config
+    assert "[balancer://mycluster]" in report["targets"]["ajpbalancer-seed-ajp"]["config"]
+    assert "<Proxy balancer://mycluster>" in report["targets"]["apache-seed-ajp"]["config"]
+    [cell] = report["cells"]
+    for name in SEED_TARGETS:
+        entry = cell["results"][name]
+        assert entry["rps"] > 0, name
+        assert entry["errors"] == 0, name
+        assert not entry["short_bodies"], name
+        assert entry["proxy_cpu_us_per_request"] > 0, name
+        assert entry["reference"] == "apache-seed-ajp"
+    # Both nodes served: their CPU over the four seed runs (10 ms ticks: summed).
+    seed_runs = [r for r in report["runs"] if r["target"] in SEED_TARGETS]
+    for node in ("node1", "node2"):
+        assert sum(r["tomcat_cpu_seconds_by_node"][node] for r in seed_runs) > 0, node
+    labels = [bar["label"] for bar in report["bars"]["issue 15 (seed setup)"]]
+    assert "seed AJP: ajpbalancer ÷ Apache req/s, 100 B" in labels
+    assert "seed AJP: proxy CPU/req ajpbalancer ÷ Apache, 100 B" in labels
+    assert "seed: ajpbalancer AJP ÷ own HTTP req/s, 100 B" in labels
+    assert "| ajpbalancer seed → AJP (2 nodes, sticky) |" in stdout
+    assert "| Apache seed → AJP (2 nodes, sticky) |" in stdout
+    assert "| issue 15 (seed setup), c=32 |" in stdout

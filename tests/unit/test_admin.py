@@ -41,7 +41,7 @@ from ajpbalancer.admin._htpasswd import bcrypt_matches, sha_matches
 from ajpbalancer.admin._page import strfsize
 from ajpbalancer.balancer import STATUS_LETTERS, MemberState, Status
 from ajpbalancer.config import parse
-from ajpbalancer.service import ProxyRuntime, ProxyService
+from ajpbalancer.service import ProxyRuntime, ProxyService, StartError
 from tests.unit.proxyharness import Harness, Member, response
 
 CONFIG = """
@@ -201,7 +201,8 @@ def member_fields(member: str = M1, balancer: str = "c", **fields: str) -> dict[
 def test_page_shows_each_balancer_with_httpds_parameter_columns(admin: Admin) -> None:
     page = admin.get("/balancer-manager").text
     assert "<h1>Load Balancer Manager for 127.0.0.1:8081</h1>" in page
-    assert '<a href="balancer-manager?b=c">balancer://c</a>' in page
+    link = f"/balancer-manager?b=c&amp;nonce={admin.nonce()}"
+    assert f'<a href="{link}">balancer://c</a>' in page
     assert (
         "<th>MaxMembers</th><th>StickySession</th><th>DisableFailover</th><th>Timeout</th>"
         "<th>FailoverAttempts</th><th>Method</th>"
@@ -220,14 +221,14 @@ def test_page_shows_each_member_with_httpds_columns_and_errors(admin: Admin) -> 
     page = admin.get("/balancer-manager").text
     assert (
         "<th>Worker URL</th><th>Route</th><th>RouteRedir</th><th>Factor</th><th>Set</th>"
-        "<th>Status</th><th>Flags</th><th>Elected</th><th>Busy</th><th>Load</th><th>To</th>"
-        "<th>From</th><th>Errors</th></tr>"
+        "<th>Status</th><th>Elected</th><th>Busy</th><th>Load</th><th>To</th>"
+        "<th>From</th><th>Flags</th><th>Errors</th></tr>"
     ) in page
-    link = "balancer-manager?b=c&amp;w=http%3A%2F%2F127.0.0.3%3A8080"
+    link = f"/balancer-manager?b=c&amp;w=http://127.0.0.3:8080&amp;nonce={admin.nonce()}"
     assert (
         f'<tr><td><a href="{link}">{M2}</a></td><td>node2</td><td></td><td>3.00</td>'
-        "<td>0</td><td>Init Dis</td><td>D</td><td>7</td><td>2</td><td>-150</td>"
-        "<td>2.0K</td><td>5.0M</td><td>3</td></tr>"
+        "<td>0</td><td>Init Dis</td><td>7</td><td>2</td><td>-150</td>"
+        "<td>2.0K</td><td>5.0M</td><td>D</td><td>3</td></tr>"
     ) in page
 
 
@@ -266,7 +267,7 @@ def test_a_sticky_name_with_token_punctuation_is_escaped() -> None:
 def test_member_link_opens_its_form_with_the_balancers_nonce(admin: Admin) -> None:
     page = admin.get("/balancer-manager?b=c&w=http%3A%2F%2F127.0.0.2%3A8080").text
     assert f"<h3>Edit worker settings for {M1}</h3>" in page
-    assert 'action="balancer-manager"' in page
+    assert 'action="/balancer-manager"' in page
     for name, value in [("w_lf", "1.00"), ("w_ls", "0"), ("w_wr", "node1"), ("w_rr", "")]:
         assert f'<input name="{name}" id="{name}" type="text" value="{value}">' in page
     assert f'<input type="hidden" name="w" id="w" value="{M1}">' in page
@@ -423,6 +424,17 @@ def test_status_json_has_the_pages_data(admin: Admin) -> None:
         "retry": 60.0,
         "pool": {"open": 1, "idle": 1},
         "health_check": None,
+        "sources": {
+            key: "file"
+            for key in (
+                "loadfactor",
+                "lbset",
+                "route",
+                "redirect",
+                *(f"status_{letter}" for letter in "INDHRSC"),
+            )
+        },
+        "runtime": {},
         "tunnels": {"open": 0, "opened": 0, "sent": 0, "received": 0},
     }
     checked = doc["balancers"][1]["members"][0]["health_check"]
@@ -1100,7 +1112,7 @@ def test_an_unusable_admin_users_file_stops_the_start(tmp_path: Path) -> None:
     users = tmp_path / "admin.htpasswd"
     users.write_text("alice:$apr1$xyz$0123456789abcdefghijkl\n")
     service = ProxyService(MemoryReactorClock(), parse(service_config(users=str(users)), "lb.ini"))
-    with pytest.raises(AdminUsersError, match="unsupported password hash"):
+    with pytest.raises(StartError, match=r"^lb\.ini: admin_users: .*unsupported password hash"):
         service.privilegedStartService()
 
 

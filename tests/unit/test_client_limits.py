@@ -365,7 +365,7 @@ def test_defaults_are_apaches() -> None:
         header_timeout=ReadTimeout(20, 40, 500),
         body_timeout=ReadTimeout(20, None, 500),
         keep_alive_timeout=5,
-        max_connections=0,
+        max_connections=1000,
     )
 
 

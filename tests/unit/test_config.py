@@ -358,7 +358,7 @@ def test_workers_one_is_accepted() -> None:
 @pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
 def test_workers_must_be_a_positive_integer_or_auto(value: str) -> None:
     assert messages(f"[ajpbalancer]\nworkers = {value}\n" + FRONT) == [
-        f"workers must be an integer at least 1, got {value!r}"
+        f"workers must be an integer from 1 to 256, got {value!r}"
     ]
 
 
@@ -461,7 +461,7 @@ def test_listen_takes_one_endpoint_per_line() -> None:
 
 def test_listen_with_two_endpoints_on_one_line_is_an_error() -> None:
     assert messages("[frontend]\nlisten = tcp:1 tcp:2\n") == [
-        "expected one value (ENDPOINT), got 2 words; write one per line"
+        "expected one value (ENDPOINT[:backlog=N]), got 2 words; write one per line"
     ]
 
 
@@ -470,10 +470,10 @@ def test_every_listen_line_is_checked_by_the_injected_function() -> None:
 
     def check(description: str) -> str | None:
         seen.append(description)
-        return "no such port" if description == "tcp:x" else None
+        return "no such port" if description == "tcp:2" else None
 
-    found = problems("[frontend]\nlisten = tcp:1\n  tcp:x\n", check_endpoint=check)
-    assert (seen, found) == (["tcp:1", "tcp:x"], ["lb.ini:3: listen: no such port"])
+    found = problems("[frontend]\nlisten = tcp:1\n  tcp:2\n", check_endpoint=check)
+    assert (seen, found) == (["tcp:1", "tcp:2"], ["lb.ini:3: listen: no such port"])
 
 
 def test_same_endpoint_twice_is_an_error() -> None:
@@ -881,7 +881,7 @@ BAD_MEMBER_CASES: list[tuple[str, str, str]] = [
     ("connectiontimeout", "0", "connectiontimeout must be more than 0 seconds, got '0'"),
     ("ttl", "0", "ttl must be at least 1 second, got '0'"),
     ("ttl", "500ms", "ttl must be a number of seconds at least 1 second, got '500ms'"),
-    ("max", "0", "max must be an integer at least 1, got '0'"),
+    ("max", "0", "max must be an integer from 1 to 65535, got '0'"),
     ("keepalive", "yes", "keepalive must be On or Off, got 'yes'"),
     ("disablereuse", "1", "disablereuse must be On or Off, got '1'"),
     ("ping", "-1", "ping must be a number of seconds (or milliseconds with 'ms') 0 seconds"),
@@ -890,8 +890,8 @@ BAD_MEMBER_CASES: list[tuple[str, str, str]] = [
     ("hcmethod", "POST", "hcmethod 'POST' is not one of GET, HEAD, OPTIONS, CPING, TCP"),
     ("hcuri", "up", "hcuri must be a path starting with '/', got 'up'"),
     ("hcinterval", "0", "hcinterval must be at least 1 second, got '0'"),
-    ("hcpasses", "0", "hcpasses must be an integer at least 1, got '0'"),
-    ("hcfails", "0", "hcfails must be an integer at least 1, got '0'"),
+    ("hcpasses", "0", "hcpasses must be an integer from 1 to 1000, got '0'"),
+    ("hcfails", "0", "hcfails must be an integer from 1 to 1000, got '0'"),
 ]
 
 
@@ -1000,7 +1000,7 @@ BAD_BALANCER_CASES: list[tuple[str, str, str]] = [
     ("stickysession", "A||B", "stickysession must be tokens separated by '|', got 'A||B'"),
     ("stickysession", "a;b", "stickysession must be tokens separated by '|', got 'a;b'"),
     ("stickysessionsep", "ab", "stickysessionsep must be a single character or Off, got 'ab'"),
-    ("maxattempts", "-1", "maxattempts must be an integer at least 0, got '-1'"),
+    ("maxattempts", "-1", "maxattempts must be an integer from 0 to 100, got '-1'"),
     ("failonstatus", "500,", "failonstatus must be status codes from 100 to 599"),
     ("failonstatus", "99", "failonstatus must be status codes from 100 to 599"),
     ("failonstatus", "600", "failonstatus must be status codes from 100 to 599"),
@@ -1185,6 +1185,7 @@ def test_public_api_is_pinned() -> None:
             "ClientLimits",
             "ReadTimeout",
             "TLSOptions",
+            "StateStore",
             "DemoBackend",
             "HC_METHODS",
             "LBMETHODS",
@@ -1193,7 +1194,11 @@ def test_public_api_is_pinned() -> None:
             "Balancer",
             "BalancerParams",
             "CheckEndpoint",
+            "CheckFile",
             "Config",
+            "DEFAULT_BACKLOG",
+            "EndpointSpec",
+            "endpoint_spec",
             "ConfigError",
             "CookieRule",
             "Frontend",
