@@ -40,6 +40,7 @@ COMPILED = [
     "ajpbalancer/connection.py",
     "ajpbalancer/channel.py",
     "ajpbalancer/_transport.py",
+    "ajpbalancer/tunnel.py",
     "ajpbalancer/headers.py",
     "ajpbalancer/routing.py",
     "ajpbalancer/balancer/_finder.py",
@@ -57,7 +58,10 @@ COMPILED = [
     "ajpbalancer/members/_sink.py",
     "ajpbalancer/members/_request.py",
     "ajpbalancer/members/_runtime.py",
+    "ajpbalancer/proxy/_context.py",
     "ajpbalancer/proxy/_exchange.py",
+    "ajpbalancer/proxy/_upgrade.py",
+    "ajpbalancer/proxy/_tunnel.py",
     "ajpbalancer/proxy/_balancers.py",
     "ajpbalancer/proxy/_accesslog.py",
 ]

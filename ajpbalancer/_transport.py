@@ -38,6 +38,9 @@ class StreamTransport(Protocol):
 
     def abortConnection(self) -> None: ...
 
+    def loseWriteConnection(self) -> None:
+        """Half-close (TCP and UNIX connections only: see ``tunnel.can_half_close``)."""
+
     def getPeer(self) -> IAddress: ...
 
     def getHost(self) -> IAddress: ...

@@ -16,6 +16,7 @@ from typing import Protocol
 from ajpbalancer._transport import PushProducer
 from ajpbalancer.connection import ClientInfo
 from ajpbalancer.h1 import Request, RequestHead
+from ajpbalancer.tunnel import TunnelEnd
 
 
 class PauseReason(Enum):
@@ -38,7 +39,8 @@ class Channel(Protocol):
 
     Calls on the response side come in this order: ``start_response`` once, then
     ``write_body`` any number of times and ``finish_response``; or ``send_error`` before
-    a response began; or ``abort`` at any time. Writes made while one input event is
+    a response began; or ``switch_protocols`` to a request that asked for it, once its
+    body ended; or ``abort`` at any time. Writes made while one input event is
     handled leave as one send (see :class:`ajpbalancer._transport.Outbox`).
     """
 
@@ -73,6 +75,13 @@ class Channel(Protocol):
 
     def abort(self) -> None:
         """The response cannot be completed: the client must not take it for whole."""
+        ...
+
+    def switch_protocols(
+        self, reason: bytes, headers: Sequence[tuple[bytes, bytes]]
+    ) -> TunnelEnd | None:
+        """Answer ``101 Switching Protocols`` with ``headers``: the connection leaves
+        HTTP and is returned as a tunnel end (None when the client is gone)."""
         ...
 
     def pause_reading(self, reason: PauseReason) -> None: ...

@@ -109,6 +109,7 @@ DIRECTIVE_DEFAULTS: Mapping[str, tuple[type, str] | Callable[[], object] | _Note
     "LimitRequestBody": (model.ClientLimits, "limit_request_body"),
     "RequestReadTimeout": _read_timeout_default,
     "KeepAliveTimeout": (model.ClientLimits, "keep_alive_timeout"),
+    "ProxyWebsocketIdleTimeout": (model.Frontend, "websocket_idle_timeout"),
     "MaxConnections": (model.ClientLimits, "max_connections"),
     "SSLVerifyClient": (model.TLSOptions, "verify_client"),
     "SSLCACertificateFile": (model.TLSOptions, "ca_certificate_file"),
@@ -165,6 +166,10 @@ def _syntax_of(parse: Callable[..., object]) -> str:
         return _code("CHARACTER | Off")
     if func is values.status_codes:
         return _code("CODE[,CODE…]") + f", 100{DASH}599"
+    if func is values.protocols:
+        return _code("PROTOCOL[,PROTOCOL…] | *")
+    if func is values.upgrade_url:
+        return _code("http[s]://HOST[:PORT]")
     name = getattr(func, "__name__", repr(func))
     raise LookupError(f"no syntax known for the value parser {name}: describe it in docs/hooks.py")
 

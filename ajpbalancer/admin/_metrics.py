@@ -31,8 +31,9 @@ from prometheus_client.core import (
 from prometheus_client.exposition import choose_encoder
 
 from ajpbalancer.admin._running import RunningMember, RuntimeSource, RuntimeValues
+from ajpbalancer.admin._snapshot import TunnelView
 from ajpbalancer.balancer import STATUS_LETTERS, Status
-from ajpbalancer.shm import LATENCY_BUCKETS, CounterTable, CountingObserver
+from ajpbalancer.shm import LATENCY_BUCKETS, CounterTable, CountingObserver, TunnelCells
 
 MEMBER = ("balancer", "member")
 
@@ -91,6 +92,24 @@ class ProxyMetrics:
     def failover(self, balancer: str, member: str) -> None:
         self.observer.failover(balancer, member)
 
+    def tunnel_opened(self, balancer: str | None, member: str) -> TunnelCells:
+        return self.observer.tunnel_opened(balancer, member)
+
+    def tunnels(self) -> dict[tuple[str, str], TunnelView]:
+        """The members' tunnel counts, summed over the table's columns."""
+        counts: dict[tuple[str, str], list[int]] = {}
+        for key, numbers, _total in self.table.read():
+            kind = key[0]
+            if kind in ("tunnels", "open_tunnels", "tunnel_bytes"):
+                entry = counts.setdefault((key[1], key[2]), [0, 0, 0, 0])
+                if kind == "open_tunnels":
+                    entry[0] = numbers[0]
+                elif kind == "tunnels":
+                    entry[1] = numbers[0]
+                else:
+                    entry[2], entry[3] = numbers[0], numbers[1]
+        return {key: TunnelView(*entry) for key, entry in counts.items()}
+
     # -- exposition ----------------------------------------------------------------------
 
     def expose(self, accept: str | None) -> tuple[bytes, str]:
@@ -126,6 +145,24 @@ class CounterCollector:
             "Requests that left this member for another attempt.",
             labels=MEMBER,
         )
+        tunnels = CounterMetricFamily(
+            "ajpbalancer_member_tunnels",
+            "Requests that switched protocols with the member (a 101): tunnels opened.",
+            labels=MEMBER,
+        )
+        open_tunnels = GaugeMetricFamily(
+            "ajpbalancer_member_open_tunnels", "Tunnels open to the member now.", labels=MEMBER
+        )
+        tunnel_sent = CounterMetricFamily(
+            "ajpbalancer_member_tunnel_sent_bytes",
+            "Bytes sent to the member through tunnels (from the clients).",
+            labels=MEMBER,
+        )
+        tunnel_received = CounterMetricFamily(
+            "ajpbalancer_member_tunnel_received_bytes",
+            "Bytes received from the member through tunnels (to the clients).",
+            labels=MEMBER,
+        )
         histograms = {"latency": latency, "member_latency": member_latency}
         for key, counts, total in self._table.read():
             kind, labels = key[0], list(key[1:])
@@ -133,6 +170,13 @@ class CounterCollector:
                 requests.add_metric(labels, counts[0])
             elif kind == "failovers":
                 failovers.add_metric(labels, counts[0])
+            elif kind == "tunnels":
+                tunnels.add_metric(labels, counts[0])
+            elif kind == "open_tunnels":
+                open_tunnels.add_metric(labels, counts[0])
+            elif kind == "tunnel_bytes":
+                tunnel_sent.add_metric(labels, counts[0])
+                tunnel_received.add_metric(labels, counts[1])
             elif kind in histograms:
                 cumulative, buckets = 0, []
                 for le, count in zip(LE, counts, strict=False):
@@ -140,6 +184,7 @@ class CounterCollector:
                     buckets.append((le, cumulative))
                 histograms[kind].add_metric(labels, buckets, total)
         yield from (requests, latency, member_latency, failovers)
+        yield from (tunnels, open_tunnels, tunnel_sent, tunnel_received)
 
 
 class StateCollector:

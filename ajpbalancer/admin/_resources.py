@@ -318,15 +318,21 @@ class StatusJSON(Resource):
     isLeaf = True
 
     def __init__(
-        self, runtime: RuntimeSource, clock: IReactorTime, values: RuntimeValues | None = None
+        self,
+        runtime: RuntimeSource,
+        clock: IReactorTime,
+        values: RuntimeValues | None = None,
+        metrics: ProxyMetrics | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self._runtime = runtime
         self._clock = clock
         self._values = values
+        self._metrics = metrics
 
     def render_GET(self, request: Request) -> bytes:
-        doc = as_json(snapshot(self._runtime(), self._clock.seconds(), self._values))
+        tunnels = None if self._metrics is None else self._metrics.tunnels()
+        doc = as_json(snapshot(self._runtime(), self._clock.seconds(), self._values, tunnels))
         body = json.dumps(doc, indent=2).encode("utf-8") + b"\n"
         return answer(request, 200, b"application/json", body)
 
@@ -389,6 +395,6 @@ def admin_root(
     root = _Root()
     root.putChild(b"", Index())
     root.putChild(PAGE.encode("ascii"), BalancerManager(runtime, clock, user, values))
-    root.putChild(b"status.json", StatusJSON(runtime, clock, values))
+    root.putChild(b"status.json", StatusJSON(runtime, clock, values, metrics))
     root.putChild(b"metrics", Metrics(metrics))
     return root

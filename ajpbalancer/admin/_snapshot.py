@@ -2,14 +2,15 @@
 
 :func:`snapshot` copies what balancer-manager shows (per balancer: lbmethod, stickysession,
 nofailover, maxattempts, timeout; per member: URL, route, redirect, factor, set, status,
-elected, busy, load, bytes to and from, errors, pool and health check) out of the live
-state into frozen views, so that the HTML page and the JSON document show the same data.
+elected, busy, load, bytes to and from, errors, pool and health check, and in the JSON
+the member's tunnels) out of the live state into frozen views, so that the HTML page and
+the JSON document show the same data.
 The JSON document is :func:`as_json` of the snapshot; its schema is in the README.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -98,6 +99,24 @@ def _sources(keys: tuple[str, ...], runtime: dict[str, RuntimeView]) -> dict[str
 
 
 @dataclass(frozen=True, slots=True)
+class TunnelView:
+    """A member's tunnels (requests that switched protocols): ``open`` now, ``opened``
+    in all, and the bytes through them to the member (``sent``) and from it
+    (``received``), summed over the worker processes."""
+
+    open: int = 0
+    opened: int = 0
+    sent: int = 0
+    received: int = 0
+
+
+NO_TUNNELS = TunnelView()
+
+Tunnels = Mapping[tuple[str, str], TunnelView]
+"""Tunnel counts by (balancer name, ``""`` for a direct target; member name)."""
+
+
+@dataclass(frozen=True, slots=True)
 class MemberView:
     """One member as balancer-manager shows it (``transferred`` is To, ``read`` From)."""
 
@@ -123,6 +142,7 @@ class MemberView:
     health_check: HealthView | None
     sources: dict[str, str]
     runtime: dict[str, RuntimeView]
+    tunnels: TunnelView = NO_TUNNELS
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,9 +198,10 @@ def member_view(
     member: RunningMember,
     checker: RunningHealthCheck | None = None,
     runtime: dict[str, RuntimeView] | None = None,
+    tunnels: TunnelView = NO_TUNNELS,
 ) -> MemberView:
     """``member`` as balancer-manager shows it; ``checker`` is its health checker if any,
-    ``runtime`` its values set at run time."""
+    ``runtime`` its values set at run time, ``tunnels`` its tunnels' counts."""
     runtime = runtime or {}
     state = member.lb
     params = member.params
@@ -219,6 +240,7 @@ def member_view(
         health_check=health,
         sources=_sources(MEMBER_KEYS, runtime),
         runtime=runtime,
+        tunnels=tunnels,
     )
 
 
@@ -226,9 +248,11 @@ def balancer_view(
     balancer: RunningBalancer,
     checker: Callable[[RunningMember], RunningHealthCheck | None],
     values: RuntimeValues | None = None,
+    tunnels: Tunnels | None = None,
 ) -> BalancerView:
     params = balancer.params
     runtime = _runtime(values, balancer.name, None)
+    counts = {} if tunnels is None else tunnels
     return BalancerView(
         name=balancer.name,
         nonce=balancer.nonce,
@@ -242,7 +266,12 @@ def balancer_view(
         failontimeout=params.failontimeout,
         forcerecovery=params.forcerecovery,
         members=tuple(
-            member_view(m, checker(m), _runtime(values, balancer.name, m.name))
+            member_view(
+                m,
+                checker(m),
+                _runtime(values, balancer.name, m.name),
+                counts.get((balancer.name, m.name), NO_TUNNELS),
+            )
             for m in balancer.members
         ),
         sources=_sources(BALANCER_KEYS, runtime),
@@ -270,10 +299,14 @@ def state_view(values: RuntimeValues | None) -> StateView:
 
 
 def snapshot(
-    runtime: RunningProxy | None, now: float, values: RuntimeValues | None = None
+    runtime: RunningProxy | None,
+    now: float,
+    values: RuntimeValues | None = None,
+    tunnels: Tunnels | None = None,
 ) -> Snapshot:
     """Everything balancer-manager shows, as of ``now``; empty before the proxy started.
-    ``values``: the runtime state, which says which values were set at run time."""
+    ``values``: the runtime state, which says which values were set at run time;
+    ``tunnels``: the members' tunnel counts (from the metrics), if known."""
     if runtime is None:
         return Snapshot(__version__, now, (), (), state_view(values))
     by_member = {id(c.member): c for c in runtime.health_checkers}
@@ -284,8 +317,13 @@ def snapshot(
     return Snapshot(
         version=__version__,
         time=now,
-        balancers=tuple(balancer_view(b, checker, values) for b in runtime.balancers.values()),
-        workers=tuple(member_view(m, checker(m)) for m in runtime.direct_members),
+        balancers=tuple(
+            balancer_view(b, checker, values, tunnels) for b in runtime.balancers.values()
+        ),
+        workers=tuple(
+            member_view(m, checker(m), None, (tunnels or {}).get(("", m.name), NO_TUNNELS))
+            for m in runtime.direct_members
+        ),
         state=state_view(values),
     )
 

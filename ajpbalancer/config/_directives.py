@@ -122,6 +122,7 @@ DIRECTIVES: tuple[Directive, ...] = (
         "header=S[-MAX][,MinRate=BYTES] body=S[-MAX][,MinRate=BYTES]",
     ),
     Directive("KeepAliveTimeout", SectionKind.FRONTEND, False, "5", "SECONDS"),
+    Directive("ProxyWebsocketIdleTimeout", SectionKind.FRONTEND, False, "300", "SECONDS"),
     Directive(
         "MaxConnections", SectionKind.FRONTEND, False, "1000", "N (0-1048576, 0 = unlimited)"
     ),
@@ -169,6 +170,8 @@ class Param:
     schemes: frozenset[Scheme] = MEMBER_SCHEMES
     member_only: bool = False
     check: Check | None = None
+    needs: tuple[str, ...] = ()
+    """Parameters without which this one means nothing (written on the same line)."""
 
 
 _on_off: Parse = v.on_off
@@ -209,6 +212,14 @@ MEMBER_PARAMS: Mapping[str, Param] = MappingProxyType(
             Param("hcinterval", partial(v.seconds, low=1), "30"),
             Param("hcpasses", partial(v.integer, low=1, high=MAX_HEALTH_COUNT), "2"),
             Param("hcfails", partial(v.integer, low=1, high=MAX_HEALTH_COUNT), "3"),
+            Param("upgrade", v.protocols, "websocket"),
+            Param(
+                "upgradeurl",
+                v.upgrade_url,
+                "http://127.0.0.1:8080",
+                schemes=frozenset({Scheme.AJP}),
+                needs=("upgrade",),
+            ),
         )
     }
 )

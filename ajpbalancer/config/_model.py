@@ -87,7 +87,10 @@ class MemberParams:
 
     Times are seconds as floats. ``None`` means "not set": the effective value comes from
     elsewhere (``timeout`` from the balancer or ``ProxyTimeout``, ``connectiontimeout``
-    from ``timeout``, ``max`` unlimited, ``ttl`` no idle limit).
+    from ``timeout``, ``max`` unlimited, ``ttl`` no idle limit). ``upgrade``: the
+    protocols a request may switch to with this member (lower-cased; ``("*",)`` for
+    any); ``upgradeurl``: where an ``ajp://`` member's upgrades go (its node's HTTP
+    connector).
     """
 
     route: str | None = None
@@ -111,6 +114,23 @@ class MemberParams:
     hcinterval: float = 30.0
     hcpasses: int = 1
     hcfails: int = 1
+    upgrade: tuple[str, ...] = ()
+    upgradeurl: URL | None = None
+
+    def can_upgrade(self, offer: bytes) -> bool:
+        """Whether a request offering the protocols ``offer`` (its ``Upgrade`` field) may
+        switch with this member (Apache's ``ap_proxy_worker_can_upgrade``): ``upgrade=*``,
+        or one protocol offered is one of ``upgrade``, compared without regard to case."""
+        allowed = self.upgrade
+        if not allowed:
+            return False
+        if allowed[0] == "*":
+            return True
+        for item in offer.split(b","):
+            proto = item.strip(b" \t").lower().decode("latin-1")
+            if proto in allowed or proto.partition("/")[0] in allowed:
+                return True
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +296,9 @@ class Frontend:
     add_headers: bool = True
     limits: ClientLimits = ClientLimits()
     tls: TLSOptions = TLSOptions()
+    websocket_idle_timeout: float | None = None
+    """``ProxyWebsocketIdleTimeout``: seconds a tunnel may move nothing either way before
+    it is closed; None: the member's ``timeout``; 0: no limit."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,7 @@ class FrontendParser(ParamsParser):
         cookie_domain: list[CookieRule] = []
         cookie_path: list[CookieRule] = []
         flags: dict[str, bool] = {}
+        idle_timeout: float | None = None
         # Any: field name -> value of that field's type, checked by the client directive table.
         limits: dict[str, Any] = {}
         tls: dict[str, Any] = {}
@@ -77,6 +78,8 @@ class FrontendParser(ParamsParser):
                         cookie_path.append(handled)
                 elif isinstance(handled, bool):
                     flags[directive.name] = handled
+                elif isinstance(handled, float):
+                    idle_timeout = handled
         if not has_key(section, "listen"):
             self.problem(
                 section.line, "listen", f"[{section.header}] needs at least one listen line"
@@ -93,6 +96,7 @@ class FrontendParser(ParamsParser):
             add_headers=flags.get("ProxyAddHeaders", True),
             limits=replace(ClientLimits(), **limits),
             tls=self.tls_options(section, listen, tls),
+            websocket_idle_timeout=idle_timeout,
         )
 
     def tls_options(
@@ -115,13 +119,16 @@ class FrontendParser(ParamsParser):
 
     def frontend_line(
         self, directive: Directive, line: int, words: list[str]
-    ) -> Listen | ProxyRule | ReverseRule | CookieRule | bool | None:
+    ) -> Listen | ProxyRule | ReverseRule | CookieRule | bool | float | None:
         name = directive.name
         try:
             if name == "listen":
                 return self.endpoint(directive, line, self.exactly_one(directive, words))
             if name in ("ProxyPreserveHost", "ProxyAddHeaders"):
                 return v.on_off(name, self.exactly_one(directive, words))
+            if name == "ProxyWebsocketIdleTimeout":
+                word = self.exactly_one(directive, words)
+                return v.seconds(name, word, low=0, allow_ms=True)
             if name == "ProxyPass":
                 return self.proxy_pass(line, words)
             if name == "ProxyPassMatch":

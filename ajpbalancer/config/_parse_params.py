@@ -100,4 +100,28 @@ class ParamsParser(ParseState):
                     self.problem(line, directive, message_or_none)
                     continue
             values[param.name] = value
+        for name in list(values):
+            missing = [n for n in MEMBER_PARAMS[name].needs if n not in seen]
+            if missing:
+                needed = " and ".join(f"{n}=…" for n in missing)
+                self.problem(line, directive, f"{name} has no effect without {needed}")
+        self.check_upgrade(directive, line, scheme, seen)
         return replace(MemberParams(), **values)
+
+    def check_upgrade(
+        self,
+        directive: str,
+        line: int,
+        scheme: Scheme,
+        seen: dict[str, int],
+    ) -> None:
+        """``upgrade`` on an ``ajp://`` member needs ``upgradeurl``: AJP13 cannot carry
+        an upgrade. (An ``upgradeurl`` already reported invalid is not reported again
+        as missing.)"""
+        if scheme is Scheme.AJP and "upgrade" in seen and "upgradeurl" not in seen:
+            self.problem(
+                line,
+                directive,
+                "upgrade on an ajp:// member needs upgradeurl=http://HOST:PORT "
+                "(the node's HTTP connector): AJP13 cannot carry an upgrade",
+            )

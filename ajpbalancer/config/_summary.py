@@ -23,9 +23,12 @@ def summary(config: Config) -> str:
         )
         for member in balancer.members:
             route = member.params.route if member.params.route is not None else "-"
-            lines.append(
-                f"  member {member.url} route {route} loadfactor {member.params.loadfactor:g}"
-            )
+            line = f"  member {member.url} route {route} loadfactor {member.params.loadfactor:g}"
+            if member.params.upgrade:
+                line += f" upgrade {','.join(member.params.upgrade)}"
+                if member.params.upgradeurl is not None:
+                    line += f" via {member.params.upgradeurl}"
+            lines.append(line)
     rules = sum(len(f.rules) for f in config.frontends)
     members = sum(len(b.members) for b in config.balancers)
     totals = (

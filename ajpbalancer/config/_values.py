@@ -256,6 +256,40 @@ def status_codes(name: str, text: str) -> frozenset[int]:
     return frozenset(codes)
 
 
+def protocols(name: str, text: str) -> tuple[str, ...]:
+    """``upgrade``: protocols a member may switch to, comma-separated (RFC 9110's
+    ``protocol-name[/protocol-version]``), or ``*`` for any. Lower-cased: they are
+    compared without regard to case, as Apache compares them."""
+    if text == "*":
+        return ("*",)
+    names: list[str] = []
+    for part in text.split(","):
+        item = part.strip()
+        proto, slash, version = item.partition("/")
+        if (
+            _TOKEN.fullmatch(proto) is None
+            or (slash and _TOKEN.fullmatch(version) is None)
+            or item == "*"
+        ):
+            raise InvalidValueError(
+                f"{name} must be protocol names separated by commas (websocket) or *, got {text!r}"
+            )
+        if item.lower() not in names:
+            names.append(item.lower())
+    return tuple(names)
+
+
+def upgrade_url(name: str, text: str) -> URL:
+    """``upgradeurl``: ``http://HOST[:PORT]`` or ``https://…`` of a node's HTTP connector,
+    without a path (the request's own path goes there)."""
+    parsed = url(text)
+    if parsed.scheme not in (Scheme.HTTP, Scheme.HTTPS) or parsed.path not in ("", "/"):
+        raise InvalidValueError(
+            f"{name} must be http://HOST:PORT or https://HOST:PORT (no path), got {text!r}"
+        )
+    return URL(parsed.scheme, parsed.host, parsed.port, "")
+
+
 def name(kind: str, text: str) -> str:
     """A frontend or balancer name: letters, digits, ``.``, ``_`` and ``-``."""
     if _NAME.fullmatch(text) is None:

@@ -18,6 +18,9 @@ close once an answer began) and ``KeepAliveTimeout`` between requests. A doubtfu
 is refused as soon as its first bad byte arrives, and body bytes that arrived with the
 head are checked before any exchange exists, so a request refused for its framing or
 size reaches no member at all.
+
+After a ``101`` (:meth:`FrontendProtocol.switch_protocols`) the connection is a tunnel end
+(:class:`~ajpbalancer.tunnel.Switchable`): no more HTTP, no timers.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from enum import Enum
 from twisted.internet.interfaces import IDelayedCall, IReactorTime, ISSLTransport
 from twisted.python.failure import Failure
 
-from ajpbalancer._transport import ConnectionProtocol, Outbox, PushProducer, no_delay, stream
+from ajpbalancer._transport import Outbox, PushProducer, no_delay, stream
 from ajpbalancer.channel import Answered, Exchange, ExchangeFactory, PauseReason
 from ajpbalancer.config import ClientLimits
 from ajpbalancer.connection import ClientInfo
@@ -47,8 +50,10 @@ from ajpbalancer.h1 import (
     RequestHead,
     SendState,
     ServerConnection,
+    Switched,
 )
 from ajpbalancer.headers import http_date
+from ajpbalancer.tunnel import Switchable, TunnelEnd
 
 MAX_DISCARD = 1 << 20
 DISCARD_SECONDS = 5.0
@@ -89,7 +94,7 @@ _WAIT_IDLE = _Wait.IDLE
 _WAIT_PAUSED = _Wait.PAUSED
 
 
-class FrontendProtocol(ConnectionProtocol):
+class FrontendProtocol(Switchable):
     """One client connection (see the module docstring)."""
 
     def __init__(
@@ -120,7 +125,7 @@ class FrontendProtocol(ConnectionProtocol):
         self._on_close = on_close
         self._on_answered = on_answered
         self._outbox = outbox if outbox is not None else Outbox()
-        self._closed = False
+        self._closed = False  # no more HTTP: the connection closed, or switched protocols
         self._exchange: Exchange | None = None
         self._head: RequestHead | None = None
         self._responding = False
@@ -174,6 +179,8 @@ class FrontendProtocol(ConnectionProtocol):
 
     def _received(self, data: bytes) -> None:
         if self._closed:
+            if self.switched is not None:
+                self.switched.received(data)
             return
         h1 = self._h1
         now = self._last_activity = self._reactor.seconds()
@@ -206,6 +213,7 @@ class FrontendProtocol(ConnectionProtocol):
         exchange, self._exchange = self._exchange, None
         if exchange is not None and self._responding:
             exchange.client_gone()
+        self.tunnel_lost(reason)
         if self._on_close is not None:
             self._on_close(self)
 
@@ -396,6 +404,29 @@ class FrontendProtocol(ConnectionProtocol):
             self._handle(events)
         if not self._closed and not self._h1.wants_data:
             self.pause_reading(_PAUSE_PIPELINE)
+
+    def switch_protocols(self, reason: bytes, headers: Fields) -> TunnelEnd | None:
+        """Send ``101`` with ``headers``: the connection is a tunnel end from now on (None
+        if the client is gone). Its head stays: a draining worker counts it as busy."""
+        transport = self.transport
+        if self._closed or transport is None:
+            return None
+        h1 = self._h1
+        try:
+            self._outbox.write(transport, h1.send_informational(101, headers, reason))
+        except LocalProtocolError:  # the request did not ask for it: the exchange's bug
+            self.abort()
+            return None
+        events = h1.next_events()
+        early = events[0].data if events and isinstance(events[0], Switched) else b""
+        self._closed = True
+        self._cancel_timer()
+        self._exchange = None
+        self._responding = False
+        if self._pauses:  # a pipelined read-ahead pause: the tunnel reads what follows
+            self._pauses.clear()
+            stream(transport).resumeProducing()
+        return self.become_tunnel_end(transport, self._outbox, early)
 
     def abort(self) -> None:
         """The response cannot be completed: the client must not mistake it for whole."""

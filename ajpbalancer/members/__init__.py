@@ -13,15 +13,17 @@ from ajpbalancer.members._errors import FailureKind, MemberError
 from ajpbalancer.members._health import HealthChecker
 from ajpbalancer.members._http import HTTPMemberConnection
 from ajpbalancer.members._pool import Pool
-from ajpbalancer.members._request import OutgoingRequest
+from ajpbalancer.members._request import OutgoingRequest, UpgradeRequest
 from ajpbalancer.members._runtime import MemberRuntime
 from ajpbalancer.members._sink import MemberConnection, MemberRequest, ResponseSink
+from ajpbalancer.members._timer import IdleTimer
 
 __all__ = [
     "AJPMemberConnection",
     "FailureKind",
     "HTTPMemberConnection",
     "HealthChecker",
+    "IdleTimer",
     "MemberConnection",
     "MemberError",
     "MemberRequest",
@@ -29,4 +31,5 @@ __all__ = [
     "OutgoingRequest",
     "Pool",
     "ResponseSink",
+    "UpgradeRequest",
 ]

@@ -7,15 +7,17 @@ from typing import TYPE_CHECKING
 
 from twisted.internet.interfaces import IReactorTime
 
-from ajpbalancer._transport import ConnectionProtocol, Outbox, no_delay, stream
+from ajpbalancer._transport import Outbox, no_delay, stream
 from ajpbalancer.members._timer import IdleTimer
+from ajpbalancer.tunnel import Switchable
 
 if TYPE_CHECKING:
     from ajpbalancer.members._sink import MemberConnection, ResponseSink
 
 
-class MemberProtocol(ConnectionProtocol):
-    """A pooled connection to a member; subclasses speak the protocol."""
+class MemberProtocol(Switchable):
+    """A pooled connection to a member; subclasses speak the protocol. An HTTP member's
+    may switch protocols (a WebSocket, say); an AJP member's never does."""
 
     def __init__(
         self,
@@ -46,10 +48,7 @@ class MemberProtocol(ConnectionProtocol):
     def dataReceived(self, data: bytes) -> None:
         sink = self.sink
         if sink is None:
-            # Bytes from a member with no request outstanding: it is out of step (unless
-            # the connection is closing after hang_up, whose caller wants no more).
-            if not self._hung_up:
-                self._discard()
+            self._unsolicited(data)
             return
         # What this read makes the exchange write (to the client, and to this or another
         # member) leaves as one send per connection (see Outbox).
@@ -59,6 +58,12 @@ class MemberProtocol(ConnectionProtocol):
             self._data_received(data)
         finally:
             outbox.release()
+
+    def _unsolicited(self, data: bytes) -> None:
+        """Bytes from a member with no request outstanding: it is out of step (unless
+        the connection is closing after hang_up, whose caller wants no more)."""
+        if not self._hung_up:
+            self._discard()
 
     def _data_received(self, data: bytes) -> None:
         """Bytes from the member while a request is outstanding (the outbox is held)."""

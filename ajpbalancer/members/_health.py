@@ -63,6 +63,7 @@ from ajpbalancer.members._ajp import AJPMemberConnection
 from ajpbalancer.members._errors import FailureKind, MemberError
 from ajpbalancer.members._http import HTTPMemberConnection
 from ajpbalancer.members._runtime import MemberRuntime
+from ajpbalancer.tunnel import TunnelEnd
 
 log = Logger()
 
@@ -291,6 +292,11 @@ class HealthChecker:
         """The connection failed the answer and discarded itself."""
         if self._probe is not None:
             self._finish(False, self._failure(error), closed=True)
+
+    def member_switched(self, reason: bytes, headers: Headers, end: TunnelEnd) -> None:
+        """A probe never asks to switch protocols (its connection takes a 101 as the
+        answer's status): nothing to tunnel."""
+        end.abort()
 
     def pause_request_body(self) -> None:
         """A probe sends no body."""

@@ -8,6 +8,11 @@ connection when the client reads slowly. The connection goes back to its pool on
 the response ended cleanly, the whole request was sent, and nothing extra arrived;
 any error discards it.
 
+A request that asks to switch protocols (an :class:`UpgradeRequest`) may be answered
+``101``: its ``Upgrade`` must name protocols the request offered (else 502, as Apache
+answers), and the connection then leaves HTTP for good: it is handed to the sink as a
+tunnel end (:class:`~ajpbalancer.tunnel.SwitchedConnection`), never to return to its pool.
+
 A health check (:mod:`._health`) sends its probe over a connection of its own with
 :meth:`HTTPMemberConnection.send_probe`.
 """
@@ -26,6 +31,7 @@ from ajpbalancer.h1 import (
     BodyMode,
     BodyReader,
     CloseDelimitedReader,
+    Headers,
     HTTPProtocolError,
     find_head_end,
     header_values,
@@ -34,6 +40,7 @@ from ajpbalancer.h1 import (
 )
 from ajpbalancer.members._base import MemberProtocol
 from ajpbalancer.members._errors import FailureKind, MemberError
+from ajpbalancer.members._request import UpgradeRequest
 
 if TYPE_CHECKING:
     from ajpbalancer.members._sink import MemberConnection, MemberRequest, ResponseSink
@@ -86,6 +93,7 @@ class HTTPMemberConnection(MemberProtocol):
         self._body_sent = False
         self._producer_registered = False
         self._probing = False  # a health probe's connection: it serves nothing else
+        self._upgrade: bytes | None = None  # the protocols the request offers to switch to
 
     # -- Twisted callbacks -------------------------------------------------------------
 
@@ -128,6 +136,9 @@ class HTTPMemberConnection(MemberProtocol):
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.closed = True
         self._timer.cancel()
+        if self.tunnel_lost(reason):  # a switched connection: the tunnel's
+            self._lost(self)
+            return
         sink = self.sink
         if sink is not None:
             if self._head_seen and isinstance(self._reader, CloseDelimitedReader):
@@ -154,7 +165,11 @@ class HTTPMemberConnection(MemberProtocol):
         """Write a request head; then ``write_body``/``end_body`` unless ``body`` is NONE."""
         assert self.transport is not None
         if not isinstance(request, bytes):
-            raise TypeError(f"an HTTP member is sent an HTTP/1.1 head, not {request!r}")
+            if not isinstance(request, UpgradeRequest):
+                raise TypeError(f"an HTTP member is sent an HTTP/1.1 head, not {request!r}")
+            # Left set after an answer other than 101 (nothing to reset on the common
+            # path): a later 101 to a request that did not ask is refused by its exchange.
+            self._upgrade, request = request.upgrade, request.head
         self.sink = sink
         self.requests += 1
         self._method = method
@@ -223,7 +238,8 @@ class HTTPMemberConnection(MemberProtocol):
             self._buf = self._buf[end:]
             if head.status < 200 and not self._probing:
                 if head.status == 101:
-                    raise HTTPProtocolError("member switched protocols unasked", 502)
+                    self._switch(head.reason, head.headers)
+                    return False
                 continue  # interim responses (100, 102, 103) are not forwarded
             break
         lnames = [name.lower() for name, _ in head.headers]
@@ -239,6 +255,40 @@ class HTTPMemberConnection(MemberProtocol):
         assert self.sink is not None
         self.sink.member_response(head.status, head.reason, head.headers, length)
         return self.sink is not None
+
+    def _switch(self, reason: bytes, headers: Headers) -> None:
+        """A ``101``: check its ``Upgrade`` (HTTPProtocolError if wrong), then hand the
+        connection to the sink as a tunnel end, with what followed the head."""
+        offered = self._upgrade
+        if offered is None:
+            raise HTTPProtocolError("member switched protocols unasked", 502)
+        chosen = b", ".join(header_values(headers, b"upgrade"))
+        if not chosen or not _offered(chosen, offered):
+            shown, expected = (chosen or b"n/a").decode("latin-1"), offered.decode("latin-1")
+            raise HTTPProtocolError(
+                f"unexpected Upgrade: {shown} (expecting {expected})",
+                502,
+            )
+        assert self.transport is not None and self.sink is not None
+        self._timer.cancel()  # the tunnel times its idleness itself
+        if self._request_done:
+            self._unregister_producer()
+        early, self._buf = self._buf, b""
+        end = self.become_tunnel_end(self.transport, self._outbox, early)
+        sink, self.sink = self.sink, None
+        sink.member_switched(reason, headers, end)
+
+    def _unsolicited(self, data: bytes) -> None:
+        switched = self.switched
+        if switched is None:
+            super()._unsolicited(data)
+            return
+        outbox = self._outbox
+        outbox.hold()  # what this read makes the tunnel write leaves as one send
+        try:
+            switched.received(data)
+        finally:
+            outbox.release()
 
     def _response_complete(self, rest: bytes) -> None:
         sink = self.sink
@@ -285,3 +335,10 @@ class HTTPMemberConnection(MemberProtocol):
                 response_started=self._head_seen,
             )
         )
+
+
+def _offered(chosen: bytes, offered: bytes) -> bool:
+    """Whether every protocol of a ``101``'s ``Upgrade`` is one the request offered
+    (compared without regard to case, as Apache compares them)."""
+    wanted = {t.strip(b" \t").lower() for t in offered.split(b",")}
+    return all(t.strip(b" \t").lower() in wanted for t in chosen.split(b","))

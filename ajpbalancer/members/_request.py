@@ -33,6 +33,15 @@ class OutgoingRequest:
         return self.path if self.query is None else self.path + b"?" + self.query
 
 
+@dataclass(frozen=True, slots=True)
+class UpgradeRequest:
+    """An HTTP/1.1 request head that asks the member to switch to ``upgrade`` (the
+    client's ``Upgrade`` field, forwarded as Apache forwards it)."""
+
+    head: bytes
+    upgrade: bytes
+
+
 def http_head(
     req: OutgoingRequest,
     *,
@@ -53,6 +62,12 @@ def http_head(
         chunked=req.chunked,
     )
     return serialize_request_head(req.head.method, req.target, headers)
+
+
+def upgrade_head(head: bytes, upgrade: bytes) -> bytes:
+    """``head`` (of :func:`http_head`) asking to switch to ``upgrade``: ``Connection:
+    Upgrade`` and ``Upgrade`` end it, as mod_proxy_http ends such a request's head."""
+    return head[:-2] + b"Connection: Upgrade\r\nUpgrade: " + upgrade + b"\r\n\r\n"
 
 
 def merge_repeated(headers: Headers) -> tuple[tuple[bytes, bytes], ...]:

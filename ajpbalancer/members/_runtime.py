@@ -3,6 +3,12 @@
 A :class:`MemberRuntime` owns one member's endpoint, connection pool and balancing
 state (:class:`~ajpbalancer.balancer.MemberState`), and prepares what its protocol sends
 for a request (:mod:`._request`). It is the only owner of a member's mutable state.
+
+A member with ``upgrade=`` lets a request that offers one of those protocols switch
+(:meth:`MemberRuntime.prepare_upgrade`): an HTTP member over its own pool, an ``ajp://``
+member over a second pool of HTTP connections to its ``upgradeurl``, the HTTP connector
+of the same node (AJP13 cannot carry an upgrade); :attr:`MemberRuntime.upgrade_pool` is
+the pool such a request takes its connection from.
 """
 
 from __future__ import annotations
@@ -28,7 +34,13 @@ from ajpbalancer.config import URL, Frontend, MemberParams, Scheme
 from ajpbalancer.members._ajp import AJPMemberConnection
 from ajpbalancer.members._http import HTTPMemberConnection
 from ajpbalancer.members._pool import Pool
-from ajpbalancer.members._request import OutgoingRequest, ajp_forward, http_head
+from ajpbalancer.members._request import (
+    OutgoingRequest,
+    UpgradeRequest,
+    ajp_forward,
+    http_head,
+    upgrade_head,
+)
 from ajpbalancer.members._sink import MemberConnection, MemberRequest
 
 
@@ -58,24 +70,36 @@ class MemberRuntime:
         self.connect_timeout = (
             params.connectiontimeout if params.connectiontimeout is not None else self.timeout
         )
-        port = url.effective_port
-        assert port is not None
-        default = url.scheme.default_port
-        host = f"[{url.host}]" if ":" in url.host else url.host
-        self.host_header = (host if port == default else f"{host}:{port}").encode("idna")
-        self.endpoint = self._endpoint(reactor, url.host, port)
+        self.host_header = _host_header(url)
+        self.endpoint = self._endpoint(reactor, url)
         self.is_ajp = url.scheme is Scheme.AJP
         self.secret = None if params.secret is None else params.secret.encode("utf-8")
-        self.pool = Pool(
-            reactor,  # type: ignore[arg-type]  # any IReactorTime; typed loosely to stay importable
-            self._connect,
+        self.pool: Pool = self._pool(self._connect)
+        self.upgrade_pool = self.pool
+        """Where a request that switches protocols takes its connection (see the module
+        docstring)."""
+        self._upgrade_host = self.host_header
+        self._upgrade_endpoint = self.endpoint
+        if self.is_ajp and params.upgradeurl is not None:
+            self._upgrade_host = _host_header(params.upgradeurl)
+            self._upgrade_endpoint = self._endpoint(reactor, params.upgradeurl)
+            self.upgrade_pool = self._pool(self._connect_upgrade)
+
+    def _pool(self, connect: Callable[[], Deferred[MemberConnection]]) -> Pool:
+        params = self.params
+        return Pool(
+            self.reactor,  # type: ignore[arg-type]  # any IReactorTime; typed loosely to stay importable
+            connect,
             max_connections=params.max,
             ttl=params.ttl,
             disablereuse=params.disablereuse,
             connect_timeout=self.connect_timeout,
         )
 
-    def _endpoint(self, reactor: object, host: str, port: int) -> IStreamClientEndpoint:
+    def _endpoint(self, reactor: object, url: URL) -> IStreamClientEndpoint:
+        host = url.host
+        port = url.effective_port
+        assert port is not None
         timeout = self.connect_timeout
         endpoint: IStreamClientEndpoint
         if isIPAddress(host):
@@ -84,7 +108,7 @@ class MemberRuntime:
             endpoint = TCP6ClientEndpoint(reactor, host, port, timeout=timeout)
         else:
             endpoint = HostnameEndpoint(reactor, host, port, timeout=timeout)
-        if self.url.scheme is Scheme.HTTPS:
+        if url.scheme is Scheme.HTTPS:
             if self.params.verify:
                 options = ssl.optionsForClientTLS(host)
             else:
@@ -105,6 +129,24 @@ class MemberRuntime:
             add_forwarded=frontend.add_headers,
             server_name=server_name,
         )
+
+    def can_upgrade(self, offer: bytes) -> bool:
+        """Whether a request offering the protocols ``offer`` may switch with this member."""
+        return self.params.can_upgrade(offer)
+
+    def prepare_upgrade(
+        self, request: OutgoingRequest, frontend: Frontend, server_name: bytes, offer: bytes
+    ) -> UpgradeRequest:
+        """The HTTP/1.1 head that asks this member (or its ``upgradeurl``) to switch to
+        ``offer``, for a connection of :attr:`upgrade_pool`."""
+        head = http_head(
+            request,
+            member_host=self._upgrade_host,
+            preserve_host=frontend.preserve_host,
+            add_forwarded=frontend.add_headers,
+            server_name=server_name,
+        )
+        return UpgradeRequest(upgrade_head(head, offer), offer)
 
     def open_connection(
         self,
@@ -154,8 +196,30 @@ class MemberRuntime:
             d.addCallback(keepalive)
         return d
 
+    def _connect_upgrade(self) -> Deferred[MemberConnection]:
+        """A new HTTP connection to an ``ajp://`` member's ``upgradeurl``."""
+        conn = HTTPMemberConnection(
+            self.reactor,  # type: ignore[arg-type]
+            self.timeout,
+            self.upgrade_pool.release,
+            self.upgrade_pool.lost,
+            self.outbox,
+        )
+        return cast(
+            "Deferred[MemberConnection]", self._upgrade_endpoint.connect(_OneConnection(conn))
+        )
+
     def close(self) -> None:
         self.pool.close()
+        if self.upgrade_pool is not self.pool:
+            self.upgrade_pool.close()
+
+
+def _host_header(url: URL) -> bytes:
+    """``Host`` for a request to ``url``: the port only when not the scheme's default."""
+    port = url.effective_port
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    return (host if port == url.scheme.default_port else f"{host}:{port}").encode("idna")
 
 
 class _OneConnection(Factory):

@@ -8,10 +8,14 @@ from typing import Protocol
 from ajpbalancer.ajp import ForwardRequest
 from ajpbalancer.h1 import BodyMode, Headers
 from ajpbalancer.members._errors import MemberError
+from ajpbalancer.members._request import UpgradeRequest
+from ajpbalancer.tunnel import TunnelEnd
 
-MemberRequest = bytes | ForwardRequest
+MemberRequest = bytes | ForwardRequest | UpgradeRequest
 """What a member connection sends for a request: an HTTP/1.1 head (``bytes``) to an HTTP
-member, a FORWARD_REQUEST to an AJP member (see :mod:`ajpbalancer.members._request`)."""
+member, a FORWARD_REQUEST to an AJP member, an HTTP/1.1 head that asks to switch
+protocols to an HTTP member or an AJP member's ``upgradeurl`` (see
+:mod:`ajpbalancer.members._request`)."""
 
 
 class ResponseSink(Protocol):
@@ -19,7 +23,8 @@ class ResponseSink(Protocol):
 
     Calls come in this order: ``member_response`` once, ``member_body`` any number of
     times, then exactly one of ``member_done`` or ``member_failed`` (which may also come
-    first, when nothing was received).
+    first, when nothing was received). To a request that asked to switch protocols the
+    member may answer ``101`` instead: then ``member_switched`` is the one call.
     """
 
     def member_response(
@@ -31,6 +36,11 @@ class ResponseSink(Protocol):
     def member_done(self) -> None: ...
 
     def member_failed(self, error: MemberError) -> None: ...
+
+    def member_switched(self, reason: bytes, headers: Headers, end: TunnelEnd) -> None:
+        """The member answered ``101 Switching Protocols`` with ``headers`` (its
+        ``Upgrade`` checked against the request's): the connection is now ``end``."""
+        ...
 
     def pause_request_body(self) -> None:
         """The member reads the request body slower than the client sends it."""

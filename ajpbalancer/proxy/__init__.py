@@ -2,15 +2,20 @@
 
 A :class:`FrontendContext` holds what a frontend's exchanges share (routing, balancers,
 direct members, logging); a :class:`ProxyExchange` carries one request from the client
-to a member chosen by its :class:`BalancerRuntime` and the answer back.
+to a member chosen by its :class:`BalancerRuntime` and the answer back; an
+:class:`UpgradeExchange` does so for a request that asks to switch protocols and, after a
+``101 Switching Protocols``, joins the two connections in a :class:`Tunnel`.
 """
 
 from __future__ import annotations
 
 from ajpbalancer.proxy._accesslog import AccessLog
 from ajpbalancer.proxy._balancers import BalancerRuntime
-from ajpbalancer.proxy._exchange import FrontendContext, ProxyExchange
-from ajpbalancer.proxy._observer import ExchangeObserver
+from ajpbalancer.proxy._context import FrontendContext
+from ajpbalancer.proxy._exchange import ProxyExchange
+from ajpbalancer.proxy._observer import ExchangeObserver, TunnelMeter
+from ajpbalancer.proxy._tunnel import Tunnel
+from ajpbalancer.proxy._upgrade import UpgradeExchange
 
 __all__ = [
     "AccessLog",
@@ -18,4 +23,7 @@ __all__ = [
     "ExchangeObserver",
     "FrontendContext",
     "ProxyExchange",
+    "Tunnel",
+    "TunnelMeter",
+    "UpgradeExchange",
 ]

@@ -1,7 +1,11 @@
 """The access log: Apache's combined format plus the member that served the request.
 
 ``%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" member`` — one line per
-request, written when the request ends (499 when the client went away first).
+request, written when the request ends (499 when the client went away first). A request
+that switched protocols is logged when its tunnel closes, with status 101, ``%b`` the
+bytes sent to the client through the tunnel, and after the member
+``tunnel in=BYTES out=BYTES time=SECONDSs``: the bytes from the client and to it (as
+mod_logio's ``%I`` and ``%O`` count them, without the handshake) and how long it was open.
 """
 
 from __future__ import annotations
@@ -66,9 +70,17 @@ class AccessLog:
         return self._stamp
 
     def log(
-        self, client_ip: bytes, head: RequestHead | None, status: int, size: int, member: str
+        self,
+        client_ip: bytes,
+        head: RequestHead | None,
+        status: int,
+        size: int,
+        member: str,
+        *,
+        tunnel: tuple[int, int, float] | None = None,
     ) -> None:
-        """One line; ``head`` None (no request could be parsed) logs the request as ``-``."""
+        """One line; ``head`` None (no request could be parsed) logs the request as
+        ``-``; ``tunnel``: bytes from the client, bytes to it, seconds open."""
         if head is None:
             referer = agent = None
             request = "-"
@@ -82,6 +94,8 @@ class AccessLog:
             f'"{_escape(referer) if referer is not None else "-"}" '
             f'"{_escape(agent) if agent is not None else "-"}" {member}\n'
         )
+        if tunnel is not None:
+            line = f"{line[:-1]} tunnel in={tunnel[0]} out={tunnel[1]} time={tunnel[2]:.3f}s\n"
         try:
             self._stream.write(line)
             self._stream.flush()

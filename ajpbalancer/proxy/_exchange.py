@@ -9,23 +9,25 @@ broken or malformed answer, and a closed connection once the response has begun.
 request that failed on a reused keep-alive connection before anything of its body was
 sent is tried once more on a fresh connection (the member may have closed the idle
 connection as we reused it); a request whose body was sent is never resent.
+
+A request that asks to switch protocols is an :class:`~ajpbalancer.proxy._upgrade.
+UpgradeExchange` instead (the frontend context chooses): this class's path stays free of
+upgrades, which only refuses a ``101`` nobody asked for.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 
-from ajpbalancer._transport import Outbox
 from ajpbalancer.balancer import post_request
 from ajpbalancer.channel import Channel, PauseReason
-from ajpbalancer.config import Frontend, Scheme
-from ajpbalancer.connection import ClientInfo
+from ajpbalancer.config import Scheme
 from ajpbalancer.errors import AJPBalancerError
-from ajpbalancer.h1 import BodyMode, Headers, HTTPProtocolError, Request, RequestHead
+from ajpbalancer.h1 import BodyMode, Headers, HTTPProtocolError, Request
 from ajpbalancer.headers import http_date, response_fields
 from ajpbalancer.members import (
     FailureKind,
@@ -35,11 +37,14 @@ from ajpbalancer.members import (
     MemberRuntime,
     OutgoingRequest,
 )
-from ajpbalancer.proxy._accesslog import AccessLog
 from ajpbalancer.proxy._balancers import BalancerRuntime
 from ajpbalancer.proxy._observer import ExchangeObserver
-from ajpbalancer.rewrite import ReverseMap, request_base
-from ajpbalancer.routing import Router, RoutingError, split_target
+from ajpbalancer.rewrite import request_base
+from ajpbalancer.routing import RoutingError, split_target
+from ajpbalancer.tunnel import TunnelEnd
+
+if TYPE_CHECKING:
+    from ajpbalancer.proxy._context import FrontendContext
 
 log = Logger()
 
@@ -54,38 +59,6 @@ _SCHEME_BALANCER = Scheme.BALANCER
 
 # Methods safe to send again after a member failed without answering (RFC 9110 §9.2.2).
 IDEMPOTENT = frozenset({b"GET", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"TRACE"})
-
-
-@dataclass(slots=True)
-class FrontendContext:
-    """Everything a frontend's exchanges share: routing, members, logging."""
-
-    reactor: IReactorTime
-    frontend: Frontend
-    router: Router
-    balancers: dict[str, BalancerRuntime]
-    direct_members: dict[int, MemberRuntime]
-    server_name: bytes
-    access_log: AccessLog | None = None
-    reverse: ReverseMap | None = None
-    in_flight: set[ProxyExchange] = field(default_factory=set)
-    observer: ExchangeObserver | None = None
-    outbox: Outbox = field(default_factory=Outbox)
-
-    def exchange(self, channel: Channel, request: Request) -> ProxyExchange:
-        return ProxyExchange(self, channel, request)
-
-    def answered(
-        self, client: ClientInfo, head: RequestHead | None, status: int, size: int
-    ) -> None:
-        """An answer a client connection gave by itself (see ``channel.Answered``): in the
-        access log (no member) and the metrics, as an exchange's would be."""
-        if self.access_log is not None:
-            self.access_log.log(client.ip, head, status, size, "-")
-        if self.observer is not None:
-            self.observer.request_done(
-                self.frontend.name, None, None, status=status, seconds=0.0, member_seconds=None
-            )
 
 
 class ProxyExchange:
@@ -227,8 +200,7 @@ class ProxyExchange:
     def _connected(self, conn: MemberConnection, reused: bool) -> None:
         self._cancel = None
         if self._finished:
-            assert self._member is not None
-            self._member.pool.release(conn, True)
+            self._release_unused(conn)
             return
         self._conn = conn
         self._reused = reused
@@ -252,6 +224,11 @@ class ProxyExchange:
                 self._expect_continue = False
                 self._channel.send_continue()
             self._channel.resume_reading(_PAUSE_MEMBER)
+
+    def _release_unused(self, conn: MemberConnection) -> None:
+        """A connection came after the exchange ended: back to the pool it came from."""
+        assert self._member is not None
+        self._member.pool.release(conn, True)
 
     def _not_connected(self, error: MemberError) -> None:
         self._cancel = None
@@ -328,6 +305,19 @@ class ProxyExchange:
     def member_failed(self, error: MemberError) -> None:
         self._conn = None
         self._fail(error)
+
+    def member_switched(self, reason: bytes, headers: Headers, end: TunnelEnd) -> None:
+        """A ``101`` to a request that did not ask to switch (its connection once carried
+        one that did, answered otherwise): a broken answer."""
+        end.abort()
+        self.member_failed(
+            MemberError(
+                FailureKind.PROTOCOL,
+                "member switched protocols unasked",
+                request_sent=True,
+                response_started=False,
+            )
+        )
 
     def pause_request_body(self) -> None:
         # A reason of its own: _connected lifting the MEMBER pause must not lift this one.

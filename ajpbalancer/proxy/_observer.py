@@ -1,8 +1,10 @@
-"""What an exchange tells an observer (the admin's metrics) as it ends or fails over.
+"""What an exchange tells an observer (the admin's metrics) as it ends or fails over, and
+what a tunnel tells it while it is open.
 
 The exchange calls these on its hot path, so an observer does no more than count and
 observe a latency; anything that can be read from member state (busy, bytes, errors,
-pools) is read at scrape time instead.
+pools) is read at scrape time instead. A tunnel counts its bytes per read, through the
+:class:`TunnelMeter` it got when it opened.
 """
 
 from __future__ import annotations
@@ -29,3 +31,18 @@ class ExchangeObserver(Protocol):
 
     def failover(self, balancer: str, member: str) -> None:
         """A request left ``member`` of ``balancer`` for another attempt."""
+
+    def tunnel_opened(self, balancer: str | None, member: str) -> TunnelMeter:
+        """A tunnel to ``member`` (of ``balancer``, None for a direct target) opened: it
+        counts its bytes and its end with the meter returned."""
+        ...
+
+
+class TunnelMeter(Protocol):
+    """The bytes and the end of one open tunnel."""
+
+    def traffic(self, to_member: int, to_client: int) -> None:
+        """Bytes moved through the tunnel, each way."""
+
+    def closed(self) -> None:
+        """The tunnel closed (called once)."""

@@ -307,7 +307,7 @@ class ProxyService(MultiService):
         )
         for backend in self.config.settings.demo if self.worker is None else ():
             demo = demo_service(self.reactor, backend)
-            demo.setName(f"demo {backend.route}")
+            demo.setName(f"demo {backend.route} {backend.url}")
             demo.setServiceParent(self)
         if self.metrics is not None:
             self._open_admin()

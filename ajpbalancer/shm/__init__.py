@@ -19,6 +19,7 @@ from ajpbalancer.shm._counters import (
     LATENCY_BUCKETS,
     CounterTable,
     CountingObserver,
+    TunnelCells,
 )
 
 __all__ = [
@@ -30,4 +31,5 @@ __all__ = [
     "SharedMemberState",
     "SharedMemory",
     "SlotError",
+    "TunnelCells",
 ]

@@ -3,8 +3,11 @@ summed over the workers of ``workers = N``.
 
 A :class:`CounterTable` is a file of *entries*, one per metric series (``("requests",
 frontend, balancer, member, status_class)``, ``("latency", frontend)``,
-``("member_latency", balancer, member)``, ``("failovers", balancer, member)``), each with
-one *column* per process that counts. A column is sixteen 8-byte numbers: a counter uses
+``("member_latency", balancer, member)``, ``("failovers", balancer, member)``, and for
+tunnels ``("tunnels", balancer, member)``, ``("tunnel_bytes", balancer, member)`` with
+the bytes to the member and to the client in its first two numbers, and the gauge
+``("open_tunnels", balancer, member)``), each with one *column* per process that counts.
+A column is sixteen 8-byte numbers: a counter uses
 the first; a histogram counts its observations per bucket (not cumulated) in the first
 :data:`BUCKETS` and adds their sum (a double) in the last, so its count is the sum of its
 buckets and the two can never disagree.
@@ -19,7 +22,9 @@ A worker that dies leaves its column as it was; the supervisor releases it
 (:meth:`CounterTable.release`) before starting the replacement, which claims a free
 column (that one, or another released one) and adds to it: the counts already served
 are never lost and the sums never go down. Only a request in the dead worker's hands is
-not counted (it was not answered).
+not counted (it was not answered). A gauge (:data:`GAUGES`: the tunnels a process has
+open) is the exception: released with its column, it is set to 0, as the tunnels died
+with the worker.
 
 In a single process the table is private memory with one column; the code is the same.
 """
@@ -73,6 +78,10 @@ _OWNERS = 8
 """Index of the first column's owner (a pid, 0 when free)."""
 
 Key = tuple[str, ...]
+
+GAUGES = frozenset({"open_tunnels"})
+"""Kinds of series that count what a process holds now, not what it did: a released
+column's are set to 0."""
 
 
 def status_class(status: int) -> str:
@@ -153,11 +162,17 @@ class CounterTable:
         return None
 
     def release(self, pid: int) -> None:
-        """``pid`` exited: its column (and counts) are free for a replacement."""
+        """``pid`` exited: its column (and counts) are free for a replacement; its
+        gauges are set to 0."""
         with self.lock:
+            self._sync()
             for column in range(self.columns):
                 if self._owners[_OWNERS + column] == pid:
                     self._owners[_OWNERS + column] = 0
+                    for index, key in enumerate(self._keys):
+                        if key[0] in GAUGES:
+                            start = self._base + index * self._entry + KEY + column * COLUMN
+                            self.view[start : start + COLUMN] = bytes(COLUMN)
 
     def owners(self) -> list[int]:
         return [self._owners[_OWNERS + c] for c in range(self.columns)]
@@ -244,6 +259,7 @@ class CountingObserver:
         self._latency: dict[str, Cell] = {}
         self._member_latency: dict[tuple[str, str], Cell] = {}
         self._failovers: dict[tuple[str, str], Cell] = {}
+        self._tunnels: dict[tuple[str, str], TunnelCells] = {}
 
     def request_done(
         self,
@@ -281,3 +297,42 @@ class CountingObserver:
         if cell is None:
             cell = self._failovers[key] = self.table.cell(("failovers", *key), self.column)
         cell.q[0] += 1
+
+    def tunnel_opened(self, balancer: str | None, member: str) -> TunnelCells:
+        """A tunnel opened: counted, held open, and its bytes counted by the cells
+        returned (a :class:`~ajpbalancer.proxy.TunnelMeter`)."""
+        key = (balancer or "", member)
+        cells = self._tunnels.get(key)
+        if cells is None:
+            table, column = self.table, self.column
+            cells = self._tunnels[key] = TunnelCells(
+                table.cell(("tunnels", *key), column),
+                table.cell(("open_tunnels", *key), column),
+                table.cell(("tunnel_bytes", *key), column),
+            )
+        cells.opened.q[0] += 1
+        cells.open.q[0] += 1
+        return cells
+
+
+class TunnelCells:
+    """A member's tunnel series in one column: opened, open now, bytes each way.
+
+    Shared by the member's tunnels: :meth:`traffic` adds, :meth:`closed` releases one."""
+
+    __slots__ = ("bytes", "open", "opened")
+
+    def __init__(self, opened: Cell, open_now: Cell, traffic: Cell) -> None:
+        self.opened = opened
+        self.open = open_now
+        self.bytes = traffic
+
+    def traffic(self, to_member: int, to_client: int) -> None:
+        q = self.bytes.q
+        if to_member:
+            q[0] += to_member
+        if to_client:
+            q[1] += to_client
+
+    def closed(self) -> None:
+        self.open.q[0] -= 1

@@ -115,7 +115,7 @@ def test_unreadable_config_file_is_reported(tmp_path: Path) -> None:
 def test_demo_config_balances_over_its_builtin_members(tmp_path: Path) -> None:
     """etc/demo.ini, as the README runs it, on free ports so it cannot clash."""
     text = (ROOT / "etc" / "demo.ini").read_text()
-    ports = {p: str(free_port()) for p in ("8080", "18009", "18081")}
+    ports = {p: str(free_port()) for p in ("8080", "18009", "18081", "18082")}
     for old, new in ports.items():
         text = text.replace(f":{old}", f":{new}")
     proxy = ProxyProcess(text, tmp_path, port=int(ports["8080"])).start()

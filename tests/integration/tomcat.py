@@ -50,6 +50,20 @@ SERVLET_API_JARS = (
     Path("/usr/share/java/tomcat10-servlet-api.jar"),
 )
 
+WEBSOCKET_API_JARS = (
+    (
+        CATALINA_HOME / "lib" / "websocket-api.jar",
+        Path("/usr/share/java/tomcat10-websocket-api.jar"),
+    ),
+    (
+        CATALINA_HOME / "lib" / "websocket-client-api.jar",
+        Path("/usr/share/java/tomcat10-websocket-client-api.jar"),
+    ),
+)
+"""The Jakarta WebSocket API (2.1 splits it in two: server and client), which the webapp's
+echo endpoint is compiled against, each with the places it is looked for; Tomcat ships
+its implementation, tomcat-websocket.jar, in the same directory."""
+
 WEBAPP_SOURCE = Path(__file__).resolve().parent / "webapp"
 """The test webapp: ``WEB-INF/web.xml`` and ``src/**/*.java``."""
 
@@ -176,6 +190,17 @@ def servlet_api_jar() -> Path:
     raise TomcatError(f"servlet API jar not found: {', '.join(map(str, SERVLET_API_JARS))}")
 
 
+def websocket_api_jars() -> list[Path]:
+    """The Jakarta WebSocket API jars to compile the test webapp's endpoint against."""
+    found: list[Path] = []
+    for candidates in WEBSOCKET_API_JARS:
+        jar = next((c for c in candidates if c.is_file()), None)
+        if jar is None:
+            raise TomcatError(f"WebSocket API jar not found: {', '.join(map(str, candidates))}")
+        found.append(jar.resolve())
+    return found
+
+
 def check_installation() -> None:
     """Raise `TomcatError` saying what is missing when Tomcat or a JDK is not installed."""
     catalina_sh = CATALINA_HOME / "bin" / "catalina.sh"
@@ -187,6 +212,7 @@ def check_installation() -> None:
         if shutil.which(tool) is None:
             raise TomcatError(f"{tool} not on PATH (apt install openjdk-17-jdk-headless)")
     servlet_api_jar()
+    websocket_api_jars()
     find_config_template("web.xml")
 
 
@@ -203,11 +229,11 @@ def _webapp_sources() -> list[Path]:
 
 
 def webapp_hash() -> str:
-    """Hash of the webapp sources, the servlet API jar and the compiler used."""
+    """Hash of the webapp sources, the API jars and the compiler used."""
     digest = hashlib.sha256()
     javac = shutil.which("javac")
     digest.update(f"javac={Path(javac).resolve() if javac else None}\0".encode())
-    digest.update(f"api={servlet_api_jar()}\0".encode())
+    digest.update(f"api={servlet_api_jar()}\0ws={websocket_api_jars()}\0".encode())
     for path in _webapp_sources():
         digest.update(str(path.relative_to(WEBAPP_SOURCE)).encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
@@ -239,7 +265,7 @@ def build_webapp(cache_root: Path | None = None) -> Path:
             "UTF-8",
             "-Xlint:all,-serial",
             "-cp",
-            str(servlet_api_jar()),
+            ":".join(map(str, [servlet_api_jar(), *websocket_api_jars()])),
             "-d",
             str(classes),
             *sources,

@@ -12,13 +12,15 @@ import re
 from dataclasses import dataclass
 
 from twisted.internet.address import IPv4Address
-from twisted.internet.error import ConnectionDone, ConnectionRefusedError
+from twisted.internet.error import ConnectionDone, ConnectionLost, ConnectionRefusedError
+from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.protocol import Protocol
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 
 from ajpbalancer.config import parse
 from ajpbalancer.frontend import FrontendProtocol
+from ajpbalancer.proxy import ExchangeObserver
 from ajpbalancer.proxy._accesslog import AccessLog
 from ajpbalancer.service import ProxyRuntime
 
@@ -34,9 +36,15 @@ class Transport(StringTransport):
         self.protocol: Protocol | None = None
         self.aborted = False
         self.closed = False
+        self.lingering = False
+        """A close waits for the peer to read what is buffered: it never does (only an
+        abort ends the connection then)."""
 
     def loseConnection(self) -> None:
         if self.closed:
+            return
+        if self.lingering and not self.aborted:
+            self.disconnecting = True
             return
         self.closed = True
         super().loseConnection()
@@ -50,6 +58,35 @@ class Transport(StringTransport):
     def peer_closes(self) -> None:
         """The other side closed the connection."""
         self.loseConnection()
+
+    def peer_resets(self) -> None:
+        """The other side reset the connection (or it failed)."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.protocol is not None:
+            self.protocol.connectionLost(Failure(ConnectionLost("reset")))
+
+
+class HalfCloseTransport(Transport):
+    """A Transport that can half-close, as a TCP one can."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 40000) -> None:
+        super().__init__(host, port)
+        self.write_closed = False
+
+    def loseWriteConnection(self) -> None:
+        self.write_closed = True
+
+    def peer_half_closes(self) -> None:
+        """The other side sent its FIN: a half-closeable protocol hears it alone."""
+        protocol = self.protocol
+        assert protocol is not None
+        half = IHalfCloseableProtocol(protocol, None)
+        if half is not None:
+            half.readConnectionLost()
+        else:
+            self.loseConnection()
 
 
 @dataclass
@@ -85,11 +122,23 @@ BalancerMember = http://127.0.0.2:8080 timeout=30 connectiontimeout=3
 
 
 class Harness:
-    def __init__(self, config: str = CONFIG, access_log: AccessLog | None = None) -> None:
+    half_close = False
+    """Whether the transports made from now on can half-close (TCP) or not (TLS)."""
+
+    def __init__(
+        self,
+        config: str = CONFIG,
+        access_log: AccessLog | None = None,
+        observer: ExchangeObserver | None = None,
+    ) -> None:
         self.reactor = MemoryReactorClock()
         self.config = parse(config, "test.ini")
         self.runtime = ProxyRuntime(
-            self.reactor, self.config, access_log=access_log, server_name=b"proxy.example"
+            self.reactor,
+            self.config,
+            access_log=access_log,
+            server_name=b"proxy.example",
+            observer=observer,
         )
         self.context = self.runtime.contexts[""]
         self._accepted = 0
@@ -104,7 +153,7 @@ class Harness:
             outbox=self.context.outbox,
             on_answered=self.context.answered,
         )
-        transport = Transport(port=port)
+        transport = (HalfCloseTransport if self.half_close else Transport)(port=port)
         transport.protocol = proto
         proto.makeConnection(transport)
         return proto, transport
@@ -120,7 +169,7 @@ class Harness:
         self._accepted += 1
         proto = factory.buildProtocol(IPv4Address("TCP", host, port))
         assert proto is not None
-        transport = Transport(host=host, port=port)
+        transport = (HalfCloseTransport if self.half_close else Transport)(host=host, port=port)
         transport.protocol = proto
         proto.makeConnection(transport)
         inner = getattr(proto, "_wrappedProtocol", proto)

@@ -435,6 +435,7 @@ def test_status_json_has_the_pages_data(admin: Admin) -> None:
             )
         },
         "runtime": {},
+        "tunnels": {"open": 0, "opened": 0, "sent": 0, "received": 0},
     }
     checked = doc["balancers"][1]["members"][0]["health_check"]
     assert checked == {

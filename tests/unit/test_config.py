@@ -1023,7 +1023,8 @@ def test_every_member_parameter_is_accepted(name: str) -> None:
     param = _directives.MEMBER_PARAMS[name]
     schemes = sorted(s.value for s in param.schemes)
     scheme = "http" if "http" in schemes else schemes[0]
-    ok(with_member(f"{scheme}://h {name}={param.example}"))
+    needed = "".join(f" {n}={_directives.MEMBER_PARAMS[n].example}" for n in param.needs)
+    ok(with_member(f"{scheme}://h {name}={param.example}{needed}"))
 
 
 def test_design_example_parses() -> None:

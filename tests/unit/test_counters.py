@@ -164,3 +164,36 @@ def test_series_appended_by_one_process_are_found_by_another(shared: CounterTabl
     keys = [key for key, _, _ in CounterTable.attach(shared.fd or -1).read()]
     assert len(keys) == len(set(keys)) == 3  # requests, latency, member latency: once each
     assert shared._entry == KEY + 5 * COLUMN
+
+
+def test_tunnels_of_both_workers_are_summed(shared: CounterTable) -> None:
+    supervisor = ProxyMetrics(lambda: None, shared)
+    first, second = worker(shared, 101), worker(shared, 102)
+    one = first.tunnel_opened("c", M1)
+    two = second.tunnel_opened("c", M1)
+    one.traffic(10, 0)
+    two.traffic(5, 7)
+    labels = {"balancer": "c", "member": M1}
+    assert metric(supervisor, "ajpbalancer_member_open_tunnels", **labels) == 2
+    assert metric(supervisor, "ajpbalancer_member_tunnel_sent_bytes_total", **labels) == 15
+    assert metric(supervisor, "ajpbalancer_member_tunnel_received_bytes_total", **labels) == 7
+    one.closed()
+    assert metric(supervisor, "ajpbalancer_member_open_tunnels", **labels) == 1
+    assert metric(supervisor, "ajpbalancer_member_tunnels_total", **labels) == 2
+
+
+def test_a_dead_workers_open_tunnels_are_not_counted_open_any_more(shared: CounterTable) -> None:
+    """Open tunnels are a gauge: those of a worker that died died with it; what it had
+    counted (tunnels opened, bytes) stays."""
+    supervisor = ProxyMetrics(lambda: None, shared)
+    first, second = worker(shared, 101), worker(shared, 102)
+    first.tunnel_opened("c", M1)
+    second.tunnel_opened("c", M1).traffic(3, 4)
+    shared.release(102)
+    labels = {"balancer": "c", "member": M1}
+    assert metric(supervisor, "ajpbalancer_member_open_tunnels", **labels) == 1
+    assert metric(supervisor, "ajpbalancer_member_tunnels_total", **labels) == 2
+    assert metric(supervisor, "ajpbalancer_member_tunnel_sent_bytes_total", **labels) == 3
+    replacement = worker(shared, 103)
+    replacement.tunnel_opened("c", M1)
+    assert metric(supervisor, "ajpbalancer_member_open_tunnels", **labels) == 2
