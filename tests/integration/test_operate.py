@@ -122,9 +122,14 @@ def test_dropped_privileges_still_serve_a_privileged_port(
     )
     proxy.start()
     try:
-        status = Path(f"/proc/{proxy.pid}/status").read_text()
-        uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
-        assert uid_line.split()[1:] == ["65534"] * 4, uid_line
+        # twistd listens (privilegedStartService) before it drops privileges: the port
+        # may accept a moment before the process is nobody's.
+        def uids() -> list[str]:
+            status = Path(f"/proc/{proxy.pid}/status").read_text()
+            line = next(line for line in status.splitlines() if line.startswith("Uid:"))
+            return line.split()[1:]
+
+        assert wait_for(lambda: uids() == ["65534"] * 4), uids()
         assert served_by(proxy) == "node1"
         assert (workdir / "access.log").read_text().count('"GET /app/echo HTTP/1.1" 200') == 1
     finally:
