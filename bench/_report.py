@@ -36,6 +36,7 @@ def machine_line(report: dict[str, Any], *details: str) -> str:
         f"{machine['nproc']} cores",
         machine["python"],
         f"Twisted {machine['twisted']}",
+        machine.get("ajpbalancer_build", "ajpbalancer (build not recorded)"),
         *details,
     ]
     return f"\n{', '.join(parts)}; wall time {report['wall_seconds']:.0f} s."

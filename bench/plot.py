@@ -147,6 +147,7 @@ def plot(report: dict[str, Any], out: Path) -> None:
         + ("Dotted: the seed's setup, a sticky balancer of two Tomcat nodes\n" if seed else "")
         + f"{machine['date']} · {machine['cpu_model']} · {machine['nproc']} cores · "
         f"{machine['python']} · Twisted {machine['twisted']} · {machine['apache']} · "
+        f"{machine.get('ajpbalancer_build', 'ajpbalancer')} · "
         f"{settings['duration']} s per run"
         + (f"\n{'; '.join(unavailable)}" if unavailable else ""),
         fontsize="medium",

@@ -94,7 +94,7 @@ from tests.integration.apache import (  # noqa: E402  (needs REPO_ROOT on sys.pa
     http_proxy,
 )
 from tests.integration.balancerhelpers import STICKY, headers_path  # noqa: E402
-from tests.integration.proxy import ProxyError, ProxyProcess, free_port  # noqa: E402
+from tests.integration.proxy import ProxyError, ProxyProcess, free_port, twistd  # noqa: E402
 from tests.integration.tomcat import (  # noqa: E402
     CATALINA_HOME,
     Tomcat,
@@ -1488,6 +1488,8 @@ def machine_facts() -> dict[str, Any]:
         "python_executable": sys.executable,
         "twisted": _version("twisted"),
         "ajpbalancer": _version("ajpbalancer"),
+        # What the proxy process runs: the installed package, native or pure Python.
+        "ajpbalancer_build": _command_output([twistd(), "ajpbalancer", "--version"]).strip(),
         "git_commit": _command_output([*git, "rev-parse", "HEAD"]),
         "git_dirty": bool(_command_output([*git, "status", "--porcelain", "--", "ajpbalancer"])),
         "tomcat": _first_match(r"Server version:\s*(.+)$", tomcat, "Tomcat (version unknown)"),
