@@ -23,8 +23,10 @@ def size_label(size: int) -> str:
 
 def shown_program(program: str) -> str:
     """``program`` relative to the checkout: results name no machine paths."""
-    path = Path(program).resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else path.name
+    for path in (Path(program).absolute(), Path(program).resolve()):  # .venv's python: a link
+        if path.is_relative_to(ROOT):
+            return str(path.relative_to(ROOT))
+    return Path(program).name
 
 
 def machine_line(report: dict[str, Any], *details: str) -> str:

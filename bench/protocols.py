@@ -1485,7 +1485,7 @@ def machine_facts() -> dict[str, Any]:
         "mem_total": _first_match(r"^MemTotal:\s*(.+)$", meminfo, "unknown"),
         "kernel": platform.release(),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "python_executable": sys.executable,
+        "python_executable": shown_program(sys.executable),
         "twisted": _version("twisted"),
         "ajpbalancer": _version("ajpbalancer"),
         # What the proxy process runs: the installed package, native or pure Python.

@@ -203,7 +203,7 @@ class _Refused:
         return self
 
     def putChild(self, path: bytes, child: IResource) -> None:
-        raise NotImplementedError
+        raise TypeError("a refusal answers every path itself; it takes no children")
 
     def render(self, request: Request) -> bytes:
         return plain(request, 403, self._message)
