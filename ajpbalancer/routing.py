@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from twisted.logger import Logger
 
@@ -75,13 +75,19 @@ class RequestPath(NamedTuple):
     plain: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False, unsafe_hash=True)
 class RouteMatch:
-    """The rule that matched and the request-target to send to its target."""
+    """The rule that matched and the request-target to send to its target (read-only, with
+    a compiled constructor: see :mod:`ajpbalancer.ajp._events`)."""
 
-    rule: ProxyRule
-    target: URL
-    path: str
+    rule: Final[ProxyRule]
+    target: Final[URL]
+    path: Final[str]
+
+    def __init__(self, rule: ProxyRule, target: URL, path: str) -> None:
+        self.rule = rule
+        self.target = target
+        self.path = path
 
     def request_target(self, query: str | None) -> str:
         return self.path if query is None else f"{self.path}?{query}"

@@ -174,7 +174,7 @@ def run(path: str, size: int, count: int) -> float:
 def cpu_table(rounds: int, count: int) -> str:
     lines = [
         "| body | HTTP member µs/req | AJP member µs/req | seed setup (AJP) µs/req | AJP ÷ HTTP |",
-        "|---:|---:|---:|---:|",
+        "|---:|---:|---:|---:|---:|",
     ]
     for size in SIZES:
         cost = {}
@@ -218,7 +218,7 @@ def instruction_table(count: int) -> str:
     lines = [
         "| body | HTTP member instr/req | AJP member instr/req | seed setup (AJP) instr/req "
         "| AJP ÷ HTTP |",
-        "|---:|---:|---:|---:|",
+        "|---:|---:|---:|---:|---:|",
     ]
     for size in SIZES:
         per = {}

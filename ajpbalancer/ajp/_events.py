@@ -1,9 +1,14 @@
-"""The AJP13 events: immutable values, each validated when it is constructed.
+"""The AJP13 events: read-only values, each validated when it is constructed.
 
 A connection object turns events into bytes (``send``) and bytes into events
 (``receive_data``). An invalid event cannot exist: constructing one raises
 `LocalProtocolError` (the codec re-raises it as `RemoteProtocolError` when the invalid
 value came from the peer). Header names and values, and every string field, are ``bytes``.
+
+Each event is a slotted dataclass (equality, ``repr``, hashing) with a constructor of its
+own: the one ``dataclass`` would generate is interpreted Python in the native build, about
+1.3 µs for a FORWARD_REQUEST against 0.04 µs compiled. Fields are ``Final``: mypy refuses
+an assignment, and the native build raises ``AttributeError`` at run time.
 
 Web server to container: `ForwardRequest`, `RequestBody`, `CPing`.
 Container to web server: `SendHeaders`, `SendBodyChunk`, `GetBodyChunk`, `EndResponse`,
@@ -93,6 +98,14 @@ def _headers(name: str, value: object) -> Headers:
     return out
 
 
+def _pairs(name: str, value: object) -> Headers:
+    """A header (or attribute) list given as a list: the tuple an event keeps. Its pairs
+    are checked with the other fields."""
+    if not isinstance(value, (tuple, list)):
+        raise TypeError(f"{name} must be a tuple of (name, value) pairs")
+    return tuple(value)
+
+
 class Event:
     """Base of every AJP event."""
 
@@ -102,7 +115,7 @@ class Event:
 # --- Web server to container ------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, init=False, unsafe_hash=True)
 class ForwardRequest(Event):
     """A FORWARD_REQUEST: the request line, the client and server, headers, attributes.
 
@@ -118,31 +131,76 @@ class ForwardRequest(Event):
     ``stored_method`` never appears as a field.
     """
 
-    method: bytes
-    protocol: bytes = b"HTTP/1.1"
-    uri: bytes
-    remote_addr: bytes
-    remote_host: bytes | None = None
-    server_name: bytes
-    server_port: int
-    is_ssl: bool
-    headers: HeaderFields
-    secret: bytes | None = None
-    remote_user: bytes | None = None
-    auth_type: bytes | None = None
-    query_string: bytes | None = None
-    jvm_route: bytes | None = None
-    ssl_cert: bytes | None = None
-    ssl_cipher: bytes | None = None
-    ssl_session: bytes | None = None
-    ssl_key_size: int | None = None
-    request_attributes: HeaderFields = ()
+    method: Final[bytes]
+    protocol: Final[bytes]
+    uri: Final[bytes]
+    remote_addr: Final[bytes]
+    remote_host: Final[bytes | None]
+    server_name: Final[bytes]
+    server_port: Final[int]
+    is_ssl: Final[bool]
+    headers: Final[Headers]
+    secret: Final[bytes | None]
+    remote_user: Final[bytes | None]
+    auth_type: Final[bytes | None]
+    query_string: Final[bytes | None]
+    jvm_route: Final[bytes | None]
+    ssl_cert: Final[bytes | None]
+    ssl_cipher: Final[bytes | None]
+    ssl_session: Final[bytes | None]
+    ssl_key_size: Final[int | None]
+    request_attributes: Final[Headers]
     _body_length: int | None = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        method: bytes,
+        protocol: bytes = b"HTTP/1.1",
+        uri: bytes,
+        remote_addr: bytes,
+        remote_host: bytes | None = None,
+        server_name: bytes,
+        server_port: int,
+        is_ssl: bool,
+        headers: HeaderFields,
+        secret: bytes | None = None,
+        remote_user: bytes | None = None,
+        auth_type: bytes | None = None,
+        query_string: bytes | None = None,
+        jvm_route: bytes | None = None,
+        ssl_cert: bytes | None = None,
+        ssl_cipher: bytes | None = None,
+        ssl_session: bytes | None = None,
+        ssl_key_size: int | None = None,
+        request_attributes: HeaderFields = (),
+    ) -> None:
+        self.method = method
+        self.protocol = protocol
+        self.uri = uri
+        self.remote_addr = remote_addr
+        self.remote_host = remote_host
+        self.server_name = server_name
+        self.server_port = server_port
+        self.is_ssl = is_ssl
+        self.headers = headers if type(headers) is tuple else _pairs("headers", headers)
+        self.secret = secret
+        self.remote_user = remote_user
+        self.auth_type = auth_type
+        self.query_string = query_string
+        self.jvm_route = jvm_route
+        self.ssl_cert = ssl_cert
+        self.ssl_cipher = ssl_cipher
+        self.ssl_session = ssl_session
+        self.ssl_key_size = ssl_key_size
+        self.request_attributes = (
+            request_attributes
+            if type(request_attributes) is tuple
+            else _pairs("request_attributes", request_attributes)
+        )
         if not _forward_request_ok(self):
             _check_forward_request(self)
-        object.__setattr__(self, "_body_length", _body_length(self.headers))
+        self._body_length = _body_length(self.headers)
 
     @property
     def body_length(self) -> int | None:
@@ -219,8 +277,7 @@ def _forward_request_ok(r: ForwardRequest) -> bool:
 
 
 def _check_forward_request(r: ForwardRequest) -> None:
-    """Every field of ``r`` checked in turn: raises naming the first bad one; turns
-    header and attribute lists into tuples."""
+    """Every field of ``r`` checked in turn: raises naming the first bad one."""
     if _TOKEN.fullmatch(_bytes("method", r.method)) is None:
         raise LocalProtocolError(f"invalid method {_shown(r.method)}")
     if _VERSION.fullmatch(_bytes("protocol", r.protocol)) is None:
@@ -237,9 +294,11 @@ def _check_forward_request(r: ForwardRequest) -> None:
     _uint16("server_port", r.server_port)
     if not isinstance(r.is_ssl, bool):
         raise TypeError(f"is_ssl must be a bool, not {type(r.is_ssl).__name__}")
-    object.__setattr__(r, "headers", _headers("headers", r.headers))
-    for name in ("secret", "remote_user", "auth_type", "jvm_route"):
-        _check_optional(name, getattr(r, name), _TEXT_BAD)
+    _headers("headers", r.headers)
+    _check_optional("secret", r.secret, _TEXT_BAD)
+    _check_optional("remote_user", r.remote_user, _TEXT_BAD)
+    _check_optional("auth_type", r.auth_type, _TEXT_BAD)
+    _check_optional("jvm_route", r.jvm_route, _TEXT_BAD)
     _check_optional("query_string", r.query_string, _VISIBLE_BAD)
     _check_optional("ssl_cert", r.ssl_cert, _PEM_BAD)
     _check_optional("ssl_cipher", r.ssl_cipher, _VISIBLE_BAD)
@@ -253,18 +312,13 @@ def _check_forward_request(r: ForwardRequest) -> None:
         or r.ssl_key_size is not None
     ):
         raise LocalProtocolError("ssl_cert, ssl_cipher, ssl_session, ssl_key_size need is_ssl")
-    attributes = r.request_attributes
-    if not isinstance(attributes, (tuple, list)):
-        raise TypeError("request_attributes must be a tuple of (name, value) pairs")
-    attributes = tuple(attributes)
-    for pair in attributes:
+    for pair in r.request_attributes:
         if not isinstance(pair, tuple) or len(pair) != 2:
             raise TypeError("request_attributes must be (name, value) pairs")
         aname, avalue = pair
         if not _bytes("a request attribute name", aname) or _VISIBLE_BAD.search(aname):
             raise LocalProtocolError(f"invalid request attribute name {_shown(aname)}")
         _check(f"request attribute {_shown(aname)}", avalue, _TEXT_BAD)
-    object.__setattr__(r, "request_attributes", attributes)
 
 
 def _body_length(headers: HeaderFields) -> int | None:
@@ -297,18 +351,17 @@ def _body_length(headers: HeaderFields) -> int | None:
     return int(value)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, init=False, unsafe_hash=True)
 class RequestBody(Event):
     """A request body packet; empty ``data`` is the end-of-body packet."""
 
-    data: bytes
+    data: Final[bytes]
 
-    def __post_init__(self) -> None:
-        if type(self.data) is not bytes:
-            _bytes("data", self.data)
+    def __init__(self, *, data: bytes) -> None:
+        self.data = _bytes("data", data)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, unsafe_hash=True)
 class CPing(Event):
     """CPING: is the container alive? It answers with CPONG."""
 
@@ -316,7 +369,7 @@ class CPing(Event):
 # --- Container to web server ------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, init=False, unsafe_hash=True)
 class SendHeaders(Event):
     """SEND_HEADERS: the response status, reason and headers.
 
@@ -325,18 +378,20 @@ class SendHeaders(Event):
     received from a container becomes the status digits, which is what Tomcat sends.
     """
 
-    status: int
-    reason: bytes
-    headers: HeaderFields
+    status: Final[int]
+    reason: Final[bytes]
+    headers: Final[Headers]
 
-    def __post_init__(self) -> None:
+    def __init__(self, *, status: int, reason: bytes, headers: HeaderFields) -> None:
+        self.status = status
+        self.reason = reason
+        self.headers = headers if type(headers) is tuple else _pairs("headers", headers)
         if not _send_headers_ok(self):
-            _uint16("status", self.status, 200, 999)
-            reason = _bytes("reason", self.reason)
-            if not reason:
+            _uint16("status", status, 200, 999)
+            if not _bytes("reason", reason):
                 raise LocalProtocolError("reason must not be empty (send the status digits)")
             _check("reason", reason, _TEXT_BAD)
-            object.__setattr__(self, "headers", _headers("headers", self.headers))
+            _headers("headers", self.headers)
 
 
 def _send_headers_ok(event: SendHeaders) -> bool:
@@ -360,39 +415,40 @@ def _send_headers_ok(event: SendHeaders) -> bool:
     )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, init=False, unsafe_hash=True)
 class SendBodyChunk(Event):
     """SEND_BODY_CHUNK: response body bytes; empty ``data`` is an explicit flush."""
 
-    data: bytes
+    data: Final[bytes]
 
-    def __post_init__(self) -> None:
-        if type(self.data) is not bytes:
-            _bytes("data", self.data)
+    def __init__(self, *, data: bytes) -> None:
+        self.data = _bytes("data", data)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, init=False, unsafe_hash=True)
 class GetBodyChunk(Event):
     """GET_BODY_CHUNK: the container asks for up to ``length`` (1..65535) more body bytes."""
 
-    length: int
+    length: Final[int]
 
-    def __post_init__(self) -> None:
-        _uint16("length", self.length, 1)
+    def __init__(self, *, length: int) -> None:
+        _uint16("length", length, 1)
+        self.length = length
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, init=False, unsafe_hash=True)
 class EndResponse(Event):
     """END_RESPONSE: the response is complete; ``reuse`` says the connection may be reused."""
 
-    reuse: bool
+    reuse: Final[bool]
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.reuse, bool):
-            raise TypeError(f"reuse must be a bool, not {type(self.reuse).__name__}")
+    def __init__(self, *, reuse: bool) -> None:
+        if not isinstance(reuse, bool):
+            raise TypeError(f"reuse must be a bool, not {type(reuse).__name__}")
+        self.reuse = reuse
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, unsafe_hash=True)
 class CPong(Event):
     """CPONG_REPLY: the answer to CPING."""
 
@@ -400,7 +456,7 @@ class CPong(Event):
 # --- Either side ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ConnectionClosed(Event):
     """The peer closed the connection (``receive_data(b"")``) where that is allowed."""
 

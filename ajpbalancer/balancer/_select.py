@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from ajpbalancer.balancer._finder import charge_sticky_hit, find_best, force_recovery
 from ajpbalancer.balancer._state import MemberState
@@ -21,7 +22,7 @@ from ajpbalancer.balancer._sticky import StickyOutcome, find_session_route, rout
 from ajpbalancer.config import BalancerParams
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False, unsafe_hash=True)
 class Selection:
     """The outcome of one attempt to choose a member.
 
@@ -33,11 +34,25 @@ class Selection:
     ``BALANCER_ROUTE_CHANGED``: the member's route is not the one the client sent.
     """
 
-    member: MemberState | None
-    route: str | None = None
-    sticky: str | None = None
-    route_changed: bool = False
-    routed: bool = False
+    member: Final[MemberState | None]
+    route: Final[str | None]
+    sticky: Final[str | None]
+    route_changed: Final[bool]
+    routed: Final[bool]
+
+    def __init__(
+        self,
+        member: MemberState | None,
+        route: str | None = None,
+        sticky: str | None = None,
+        route_changed: bool = False,
+        routed: bool = False,
+    ) -> None:
+        self.member = member
+        self.route = route
+        self.sticky = sticky
+        self.route_changed = route_changed
+        self.routed = routed
 
     @property
     def status(self) -> int | None:

@@ -26,6 +26,7 @@ import enum
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from ajpbalancer.balancer._state import MemberState
 
@@ -178,12 +179,16 @@ class StickyOutcome(enum.Enum):
     """No route, an unknown route, or its member is unusable: the lbmethod decides."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False, unsafe_hash=True)
 class StickyDecision:
     """The outcome and, for ``ROUTED``/``ROUTE_CHANGED``, the member."""
 
-    outcome: StickyOutcome
-    member: MemberState | None = None
+    outcome: Final[StickyOutcome]
+    member: Final[MemberState | None]
+
+    def __init__(self, outcome: StickyOutcome, member: MemberState | None = None) -> None:
+        self.outcome = outcome
+        self.member = member
 
     @property
     def status(self) -> int | None:

@@ -42,28 +42,43 @@ class HeadLimits:
 DEFAULT_LIMITS = HeadLimits()
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class RequestHead:
-    """A parsed request line and header fields (names as sent, values without OWS)."""
+    """A parsed request line and header fields (names as sent, values without OWS).
+
+    A constructor of its own: compiled, where ``dataclass`` would generate an interpreted
+    one (see :mod:`ajpbalancer.ajp._events`)."""
 
     method: bytes
     target: bytes
     version: bytes
     headers: Headers
 
+    def __init__(self, method: bytes, target: bytes, version: bytes, headers: Headers) -> None:
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers = headers
+
     def get(self, lname: bytes) -> bytes | None:
         """The first value of the field named ``lname`` (lower-case), or None."""
         return header_get(self.headers, lname)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class ResponseHead:
-    """A parsed status line and header fields."""
+    """A parsed status line and header fields (a constructor of its own, as above)."""
 
     version: bytes
     status: int
     reason: bytes
     headers: Headers
+
+    def __init__(self, version: bytes, status: int, reason: bytes, headers: Headers) -> None:
+        self.version = version
+        self.status = status
+        self.reason = reason
+        self.headers = headers
 
     def get(self, lname: bytes) -> bytes | None:
         return header_get(self.headers, lname)

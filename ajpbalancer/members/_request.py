@@ -9,6 +9,7 @@ come only from the connection (addresses, TLS) and the configuration (secret, ro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from ajpbalancer.ajp import ForwardRequest
 from ajpbalancer.connection import ClientInfo
@@ -16,17 +17,39 @@ from ajpbalancer.h1 import Headers, RequestHead, serialize_request_head
 from ajpbalancer.headers import request_headers
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False)
 class OutgoingRequest:
-    """A routed request: the client's head, the mapped path and query, the body framing."""
+    """A routed request: the client's head, the mapped path and query, the body framing.
 
-    head: RequestHead
-    path: bytes
-    query: bytes | None
-    length: int | None
-    chunked: bool
-    client: ClientInfo
-    route: bytes | None = None
+    Read-only (``Final``), with a compiled constructor (see :mod:`ajpbalancer.ajp._events`).
+    """
+
+    head: Final[RequestHead]
+    path: Final[bytes]
+    query: Final[bytes | None]
+    length: Final[int | None]
+    chunked: Final[bool]
+    client: Final[ClientInfo]
+    route: Final[bytes | None]
+
+    def __init__(
+        self,
+        *,
+        head: RequestHead,
+        path: bytes,
+        query: bytes | None,
+        length: int | None,
+        chunked: bool,
+        client: ClientInfo,
+        route: bytes | None = None,
+    ) -> None:
+        self.head = head
+        self.path = path
+        self.query = query
+        self.length = length
+        self.chunked = chunked
+        self.client = client
+        self.route = route
 
     @property
     def target(self) -> bytes:

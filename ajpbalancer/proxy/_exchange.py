@@ -164,7 +164,16 @@ class ProxyExchange:
         assert self._request is not None
         r = self._request
         self._go(
-            member, OutgoingRequest(r.head, r.path, r.query, r.length, r.chunked, r.client, route)
+            member,
+            OutgoingRequest(
+                head=r.head,
+                path=r.path,
+                query=r.query,
+                length=r.length,
+                chunked=r.chunked,
+                client=r.client,
+                route=route,
+            ),
         )
 
     def _go(self, member: MemberRuntime, request: OutgoingRequest) -> None:
