@@ -127,6 +127,42 @@ def write_through(transport: ITransport, data: bytes) -> None:
         transport.write(data[sent:] if sent else data)
 
 
+SCATTER_MIN = 16 * 1024
+"""Parts of at least this many bytes together go out with one ``sendmsg`` (the kernel
+reads them where they are); smaller ones are joined first, which costs less than the
+call's list of buffers."""
+SCATTER_MAX_PARTS = 64
+"""More parts than this are joined (``sendmsg`` takes at most ``IOV_MAX``)."""
+
+
+def write_parts(transport: ITransport, parts: list[bytes]) -> None:
+    """Write ``parts`` as :func:`write_through` writes one piece, in one send.
+
+    A big answer held by the :class:`Outbox` is its head and body pieces: joining them
+    would copy every body byte once more before the kernel copies them again. When they
+    are big enough and the socket is idle, ``sendmsg`` sends them as they are; whatever
+    the kernel does not take goes to Twisted's buffer, joined (the rare case).
+    """
+    if len(parts) == 1:
+        write_through(transport, parts[0])
+        return
+    size = 0
+    for part in parts:
+        size += len(part)
+    sock = (
+        _idle_socket(transport) if size >= SCATTER_MIN and len(parts) <= SCATTER_MAX_PARTS else None
+    )
+    if sock is None:
+        write_through(transport, b"".join(parts))
+        return
+    try:
+        sent = sock.sendmsg(parts)
+    except OSError:  # as in write_through
+        sent = 0
+    if sent < size:
+        transport.write(b"".join(parts)[sent:])
+
+
 def _idle_socket(transport: ITransport) -> socket.socket | None:
     """The socket of a plain TCP connection with nothing queued, else None.
 
@@ -196,7 +232,7 @@ class Outbox:
         held = self._held
         if held:
             for transport, parts in held.items():
-                write_through(transport, parts[0] if len(parts) == 1 else b"".join(parts))
+                write_parts(transport, parts)
             held.clear()
 
     def write(self, transport: ITransport, data: bytes) -> None:
@@ -215,7 +251,7 @@ class Outbox:
         """Send what is held for ``transport`` now, held or not (before a close)."""
         parts = self._held.pop(transport, None)
         if parts:
-            write_through(transport, parts[0] if len(parts) == 1 else b"".join(parts))
+            write_parts(transport, parts)
 
     def drop(self, transport: ITransport) -> None:
         """Forget what is held for ``transport`` (the connection is aborted or gone)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ajpbalancer.ajp._constants import HEADER_LEN, NULL_STRING_LENGTH, PACKET_HEAD, U16
+from ajpbalancer.ajp._constants import HEADER_LEN, NULL_STRING_LENGTH, U16
 from ajpbalancer.ajp._errors import LocalProtocolError, RemoteProtocolError
 
 _NULL_STRING: Final = U16.pack(NULL_STRING_LENGTH)
@@ -114,16 +114,15 @@ class PacketBuffer:
         """Bytes of an incomplete packet held back."""
         return len(self._partial)
 
-    def _check_head(self, head: bytes | bytearray | memoryview) -> None:
+    def _check_head(self, head: bytes) -> None:
         """Check whatever part of a packet header ``head`` holds (1 to 4+ bytes)."""
         magic = self._magic
-        for i in range(min(2, len(head))):
-            if head[i] != magic[i]:
-                raise RemoteProtocolError(
-                    f"bad AJP packet magic {bytes(head[:2]).hex()} (expected {magic.hex()})"
-                )
+        if head[:2] != magic[: len(head)]:
+            raise RemoteProtocolError(
+                f"bad AJP packet magic {head[:2].hex()} (expected {magic.hex()})"
+            )
         if len(head) >= HEADER_LEN:
-            (length,) = _u16_unpack_from(head, 2)
+            length = (head[2] << 8) | head[3]
             if length > self._limit:
                 raise RemoteProtocolError(
                     f"AJP packet of {length + HEADER_LEN} bytes is larger than the "
@@ -134,42 +133,49 @@ class PacketBuffer:
         """The payloads completed by ``data``, in order; the rest is kept for next time.
 
         Payloads are views: read them before feeding more (or keep ``bytes`` copies).
+        Every read of a member connection passes here: headers are read byte by byte
+        (compiled, that is a few instructions; a ``struct`` call and its tuple are not),
+        and a packet split across reads is copied once into the partial buffer, which is
+        then handed out as it is.
         """
         payloads: list[memoryview] = []
         pos = 0
         end = len(data)
+        view = memoryview(data)
         partial = self._partial
         if partial:
-            if len(partial) < HEADER_LEN:
-                pos = min(HEADER_LEN - len(partial), end)
-                partial += data[:pos]
-                self._check_head(partial)
-                if len(partial) < HEADER_LEN:
+            have = len(partial)
+            if have < HEADER_LEN:
+                pos = min(HEADER_LEN - have, end)
+                partial += view[:pos]
+                have = len(partial)
+                self._check_head(bytes(partial))
+                if have < HEADER_LEN:
                     return payloads
-            total = HEADER_LEN + _u16_unpack_from(partial, 2)[0]
-            take = min(total - len(partial), end - pos)
-            partial += data[pos : pos + take]
+            total = HEADER_LEN + ((partial[2] << 8) | partial[3])
+            take = min(total - have, end - pos)
+            partial += view[pos : pos + take]
             pos += take
-            if len(partial) < total:
+            if have + take < total:
                 return payloads
-            payloads.append(memoryview(bytes(partial))[HEADER_LEN:])
+            payloads.append(memoryview(partial)[HEADER_LEN:])
             self._partial = bytearray()
-        view = memoryview(data)
-        magic = self._magic
+        magic0 = self._magic[0]
+        magic1 = self._magic[1]
         limit = self._limit
         while end - pos >= HEADER_LEN:
-            got, length = PACKET_HEAD.unpack_from(data, pos)
-            if got != magic or length > limit:
-                self._check_head(view[pos : pos + HEADER_LEN])
+            length = (data[pos + 2] << 8) | data[pos + 3]
+            if data[pos] != magic0 or data[pos + 1] != magic1 or length > limit:
+                self._check_head(data[pos : pos + HEADER_LEN])
             stop = pos + HEADER_LEN + length
             if stop > end:
                 break
             payloads.append(view[pos + HEADER_LEN : stop])
             pos = stop
         if pos < end:
-            rest = view[pos:]
-            self._check_head(rest)
-            self._partial = bytearray(rest)
+            if end - pos < HEADER_LEN:  # a longer rest's header was checked above
+                self._check_head(data[pos:])
+            self._partial = bytearray(view[pos:])
         return payloads
 
 

@@ -30,7 +30,7 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ajpbalancer._transport import Outbox, write_through
+from ajpbalancer._transport import SCATTER_MIN, Outbox, write_parts, write_through
 from ajpbalancer.frontend import FrontendProtocol
 
 PUMP_SECONDS = 20.0
@@ -119,6 +119,11 @@ class SendSpy:
     def send(self, data: bytes) -> int:
         n = self._sock.send(data)
         self._sends.append(bytes(data[:n]))
+        return n
+
+    def sendmsg(self, buffers: list[bytes]) -> int:
+        n = self._sock.sendmsg(buffers)
+        self._sends.append(b"".join(buffers)[:n])
         return n
 
     def __getattr__(self, name: str) -> object:
@@ -252,11 +257,50 @@ def test_a_failed_send_hands_everything_to_twisted(conn: Connection) -> None:
     assert isinstance(conn.transport.doWrite(), ConnectionLost)  # the reactor's next step
 
 
+def test_big_parts_go_out_in_one_send_without_being_joined_first(conn: Connection) -> None:
+    sends: list[bytes] = []
+    conn.transport.socket = SendSpy(conn.transport.socket, sends)  # type: ignore[assignment]
+    head, body = b"HTTP/1.1 200 OK\r\nContent-Length: 65536\r\n\r\n", os.urandom(65536)
+    parts = [head, body[:8192], body[8192:]]
+    write_parts(conn.transport, parts)
+    assert len(sends) == 1 and sends[0] == head + body  # one sendmsg
+    assert not conn.writing
+    assert conn.received_now() == head + body
+
+
+def test_small_parts_are_joined_into_one_send(conn: Connection) -> None:
+    sends: list[bytes] = []
+    conn.transport.socket = SendSpy(conn.transport.socket, sends)  # type: ignore[assignment]
+    write_parts(conn.transport, [b"a" * 100, b"b" * (SCATTER_MIN - 200)])
+    assert sends == [b"a" * 100 + b"b" * (SCATTER_MIN - 200)]
+    assert conn.received_now() == sends[0]
+
+
+def test_parts_the_kernel_takes_in_part_arrive_whole_and_in_order() -> None:
+    conn = Connection(sndbuf=4096)
+    try:
+        parts = [os.urandom(300), os.urandom(1 << 20), os.urandom(5000)]
+        write_parts(conn.transport, parts)
+        assert conn.writing  # the rest is in Twisted's buffer
+        write_through(conn.transport, b"tail")  # queued after the rest, not sent before it
+        assert conn.pump(sum(map(len, parts)) + 4) == b"".join(parts) + b"tail"
+    finally:
+        conn.close()
+
+
+def test_parts_to_a_busy_connection_keep_twisted_s_path(conn: Connection) -> None:
+    conn.transport.loseConnection()
+    write_parts(conn.transport, [b"x" * SCATTER_MIN, b"y"])
+    assert conn.received_now() == b""
+    assert b"x" * SCATTER_MIN + b"y" in conn.transport._tempDataBuffer
+
+
 def test_other_transports_get_write() -> None:
     transport = StringTransport()
     write_through(transport, b"abc")
     write_through(transport, b"def")
-    assert transport.value() == b"abcdef"
+    write_parts(transport, [b"g" * SCATTER_MIN, b"h"])
+    assert transport.value() == b"abcdef" + b"g" * SCATTER_MIN + b"h"
 
 
 class Watched(Protocol):
