@@ -90,7 +90,6 @@ def encode_forward_request(event: ForwardRequest, max_packet_size: int) -> bytes
     to count (65,535 bytes or more) cannot fit a packet either: packing its length fails
     (or the size check does, for exactly 65,535), and that is the same overflow.
     """
-    pack = _u16_pack
     method_code = METHOD_CODES.get(event.method, STORED_METHOD)
     headers = event.headers
     if len(headers) > 0xFFFF:
@@ -100,17 +99,17 @@ def encode_forward_request(event: ForwardRequest, max_packet_size: int) -> bytes
     try:
         parts = [
             _FORWARD_HEAD[method_code],
-            pack(len(protocol)),
+            _length(protocol),
             protocol,
             _NUL,
-            pack(len(uri)),
+            _length(uri),
             uri,
             _NUL,
-            pack(len(addr)),
+            _length(addr),
             addr,
             _NUL,
-            _NULL_STRING if host is None else pack(len(host)) + host + _NUL,
-            pack(len(name)),
+            _NULL_STRING if host is None else _length(host) + host + _NUL,
+            _length(name),
             name,
             _NUL,
             _PORT_SSL_COUNT.pack(event.server_port, event.is_ssl, len(headers)),
@@ -119,29 +118,29 @@ def encode_forward_request(event: ForwardRequest, max_packet_size: int) -> bytes
         for hname, value in headers:
             coded = codes.get(hname.lower())
             if coded is not None:
-                parts += (coded, pack(len(value)), value, _NUL)
+                parts += (coded, _length(value), value, _NUL)
             elif len(hname) >= _LITERAL_NAME_LIMIT:
                 # Its length would read as a header code (0xA0xx) on the other side.
                 raise LocalProtocolError(f"a header name of {len(hname)} bytes cannot be sent", 400)
             else:
-                parts += (pack(len(hname)), hname, _NUL, pack(len(value)), value, _NUL)
+                parts += (_length(hname), hname, _NUL, _length(value), value, _NUL)
         for code, attribute in STRING_ATTRIBUTES_IN_ORDER:
             string: bytes | None = getattr(event, attribute)
             if string is not None:
-                parts += (_ATTRIBUTE_CODES[code], pack(len(string)), string, _NUL)
+                parts += (_ATTRIBUTE_CODES[code], _length(string), string, _NUL)
         if event.ssl_key_size is not None:
-            parts += (_ATTRIBUTE_CODES[ATTR_SSL_KEY_SIZE], pack(event.ssl_key_size))
+            parts += (_ATTRIBUTE_CODES[ATTR_SSL_KEY_SIZE], _u16_pack(event.ssl_key_size))
         if method_code == STORED_METHOD:
             method = event.method
-            parts += (_ATTRIBUTE_CODES[ATTR_STORED_METHOD], pack(len(method)), method, _NUL)
+            parts += (_ATTRIBUTE_CODES[ATTR_STORED_METHOD], _length(method), method, _NUL)
         req_attribute = _ATTRIBUTE_CODES[ATTR_REQ_ATTRIBUTE]
         for aname, value in event.request_attributes:
-            parts += (req_attribute, pack(len(aname)), aname, _NUL, pack(len(value)), value, _NUL)
+            parts += (req_attribute, _length(aname), aname, _NUL, _length(value), value, _NUL)
         parts.append(_ARE_DONE)
         payload = b"".join(parts)
         if len(payload) + 4 > max_packet_size:
             raise _request_overflow(max_packet_size)
-        return MAGIC_TO_CONTAINER + pack(len(payload)) + payload
+        return MAGIC_TO_CONTAINER + _length(payload) + payload
     except struct_error:
         raise _request_overflow(max_packet_size) from None
 
@@ -160,6 +159,19 @@ _PORT_SSL_COUNT: Final = Struct(">H?H")
 _NULL_STRING: Final = U16.pack(NULL_STRING_LENGTH)
 _NUL: Final = b"\x00"
 _u16_pack = U16.pack
+_SHORT_LENGTHS: Final = [U16.pack(n) for n in range(1024)]
+
+
+def _length(string: bytes) -> bytes:
+    """A string's length as AJP writes it, two bytes big-endian: made once for lengths
+    under 1 KiB (most of a request's strings), packed for longer ones, where a length
+    of 65,536 or more raises ``struct.error`` as packing it does (an overflow)."""
+    n = len(string)
+    if n < 1024:
+        return _SHORT_LENGTHS[n]
+    return _u16_pack(n)
+
+
 _u16_unpack_from = U16.unpack_from
 _U16_PAIR_UNPACK_FROM = U16_PAIR.unpack_from
 

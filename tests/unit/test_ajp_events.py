@@ -4,9 +4,12 @@ is crossed once, and each limit of what one FORWARD_REQUEST packet can carry."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ajpbalancer._build import compiled
 from ajpbalancer.ajp import (
@@ -231,6 +234,76 @@ def test_values_in_messages_are_quoted_text_not_python_bytes() -> None:
 def test_invalid_send_headers_are_refused(kwargs: dict[str, Any]) -> None:
     with pytest.raises(LocalProtocolError):
         SendHeaders(**kwargs)
+
+
+# The classes of bytes each kind of field may hold, written from RFC 9110 and AJP13
+# apart from the module's own tables: a token (a method, a header name), a field value
+# (no control byte but TAB, no DEL), a visible value (addresses, names, the query), a path.
+TCHAR = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+FIELD_VCHAR = frozenset([9, *range(0x20, 0x7F), *range(0x80, 0x100)])
+VISIBLE = frozenset([*range(0x21, 0x7F), *range(0x80, 0x100)])
+PATH = VISIBLE - {ord("?")}
+# A short value around one byte of any kind.
+VALUES = st.tuples(st.binary(max_size=3), st.integers(0, 255), st.binary(max_size=3)).map(
+    lambda parts: parts[0] + bytes([parts[1]]) + parts[2]
+)
+
+
+# Each kind of field: its class of bytes, and the request fields that carry a value there.
+FIELDS: list[tuple[frozenset[int], Callable[[bytes], dict[str, Any]]]] = [
+    (TCHAR, lambda v: {"method": v}),
+    (PATH, lambda v: {"uri": b"/" + v}),
+    (VISIBLE, lambda v: {"remote_addr": v}),
+    (VISIBLE, lambda v: {"remote_host": v}),
+    (VISIBLE, lambda v: {"server_name": v}),
+    (VISIBLE, lambda v: {"query_string": v}),
+    (FIELD_VCHAR, lambda v: {"secret": v}),
+    (FIELD_VCHAR, lambda v: {"jvm_route": v}),
+    (TCHAR, lambda v: {"headers": ((b"Host", b"h"), (v, b"1"))}),
+    (FIELD_VCHAR, lambda v: {"headers": ((b"Host", b"h"), (b"X", v))}),
+    (VISIBLE, lambda v: {"request_attributes": ((v, b"1"),)}),
+    (FIELD_VCHAR, lambda v: {"request_attributes": ((b"a", v),)}),
+]
+
+
+@settings(max_examples=1000)
+@given(field=st.sampled_from(FIELDS), value=VALUES)
+def test_every_byte_of_every_field_is_accepted_exactly_when_its_class_allows_it(
+    field: tuple[frozenset[int], Callable[[bytes], dict[str, Any]]], value: bytes
+) -> None:
+    """The checks on every request's path (joined values, one pass per class) accept a
+    value exactly when each of its bytes is of the field's class."""
+    allowed, build = field
+    if all(b in allowed for b in value):
+        assert make(**build(value)) == make(**build(value))
+    else:
+        with pytest.raises(LocalProtocolError):
+            make(**build(value))
+
+
+@given(value=VALUES, in_name=st.booleans())
+def test_every_byte_of_a_response_header_is_accepted_exactly_when_its_class_allows_it(
+    value: bytes, in_name: bool
+) -> None:
+    headers = ((value, b"v"),) if in_name else ((b"X", value),)
+    if all(b in (TCHAR if in_name else FIELD_VCHAR) for b in value):
+        assert SendHeaders(status=200, reason=b"OK", headers=headers).headers == headers
+    else:
+        with pytest.raises(LocalProtocolError):
+            SendHeaders(status=200, reason=b"OK", headers=headers)
+
+
+@pytest.mark.parametrize("version", [b"HTTP/1.0", b"HTTP/1.1", b"HTTP/2.0", b"HTTP/0.9"])
+def test_any_http_version_of_one_digit_each_is_a_protocol(version: bytes) -> None:
+    assert make(protocol=version).protocol == version
+
+
+@pytest.mark.parametrize(
+    "version", [b"HTTP/1.10", b"HTTP/1", b"HTTP/a.1", b"HTTP/1.1 ", b"HTTPS/1.1"]
+)
+def test_other_protocols_are_refused(version: bytes) -> None:
+    with pytest.raises(LocalProtocolError):
+        make(protocol=version)
 
 
 def test_a_reason_that_is_not_bytes_is_a_type_error() -> None:
