@@ -1,6 +1,6 @@
 """Listen backlog benchmark: N sequential connects, as fast as the client makes them.
 
-Issue 12 (item 4): with Twisted's default backlog of 50, 1000 sequential connects to
+With Twisted's default backlog of 50, 1000 sequential connects to
 ajpbalancer took 15 s (SYNs dropped when the accept queue overflowed, each costing the
 client a 1 s retransmission); Apache, with its ``ListenBacklog`` of 511, took 0.05 s.
 This measures, one after the other, ajpbalancer listening with ``backlog=50`` (the old

@@ -1,7 +1,7 @@
 """Idle keep-alive benchmark: 10,000 client connections held open by ajpbalancer.
 
-Issue 7 asks for "10,000 idle keep-alive client connections held with RSS the README
-states". This starts one ``twistd -n ajpbalancer`` with a built-in AJP demo member (in
+The target: 10,000 idle keep-alive client connections held, with the RSS the README
+states. This starts one ``twistd -n ajpbalancer`` with a built-in AJP demo member (in
 the same process, so no Tomcat is needed) and ``ProxyPass / ajp://DEMO/``; then this
 process, the client, opens ``--connections`` connections to it in batches of
 ``--batch``, sends one small ``GET`` on each and reads the whole answer (so each is a

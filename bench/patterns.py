@@ -3,7 +3,7 @@ r"""What ``ProxyPassMatch`` costs per request, by engine, and what routing costs
     python -m bench.patterns            # prints four tables (about 20 s)
     python -m bench.patterns --quick    # fewer rounds and sizes (a smoke test)
 
-1. The pathological pattern of issue 12, ``^/api/(\w+)*/x$`` against ``/api/`` + N
+1. The pathological pattern ``^/api/(\w+)*/x$`` against ``/api/`` + N
    letters + ``!``: Python's ``re`` (what ajpbalancer used), RE2 (what it uses now) and
    the ``regex`` package (its fallback for what RE2 refuses) under the per-request limit.
 2. Other patterns that backtrack exponentially, RE2 against ``regex`` under the limit:
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
     letters = (16, 20) if args.quick else (16, 20, 22, 24, 30, 1000, 8000)
     sections = (
         (
-            "Issue 12's pattern `^/api/(\\w+)*/x$` on `/api/` + N letters + `!`",
+            "The pathological pattern `^/api/(\\w+)*/x$` on `/api/` + N letters + `!`",
             pathological_table(letters),
         ),
         ("Exponential patterns: RE2 against the backtracking fallback", exponential_table()),

@@ -22,7 +22,7 @@ same proxy again that many times in all: memory kept after a close but reused by
 load does not grow from round to round, memory leaked with the connections does.
 
 Memory is summed over the proxy's process family (Apache's parent and children). The
-bar, from the issue: ajpbalancer's RSS grows by less than 60 MB with 500 connections of
+bar: ajpbalancer's RSS grows by less than 60 MB with 500 connections of
 1 MiB each (first round, settled RSS and peak), and falls back after they close (at
 most half the growth, or `FALLBACK_FLOOR_KIB`, still above the baseline). Exit status
 1 if a measurement failed or ajpbalancer did not meet the bar. Results:

@@ -19,7 +19,7 @@ front of it:
 Seven proxy targets in all: nginx and HAProxy speak no AJP, so they proxy to Tomcat's
 HTTP connector only.
 
-The **seed targets** are the setup users run (issue 15): a balancer of two Tomcat nodes,
+The **seed targets** are the setup users run: a balancer of two Tomcat nodes,
 node1 on 127.0.0.2 and node2 on 127.0.0.3 (same ports, ``jvmRoute`` node1 and node2),
 with ``stickysession=JSESSIONID|jsessionid``, a ``ProxyPassMatch`` rule,
 ``ProxyPassReverse`` and ``ProxyPassReverseCookieDomain`` (`SeedSetup`, one description
@@ -565,7 +565,7 @@ def ajpbalancer_config(member: str, workers: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class SeedSetup:
-    """The seed's setup (issue 15), one description for ajpbalancer and for Apache.
+    """The seed's setup, one description for ajpbalancer and for Apache.
 
     A balancer of the Tomcat nodes, each member with its jvmRoute as ``route``, sticky on
     Tomcat's session cookie and URL parameter; ``/app/…`` mapped to it by a
@@ -1262,7 +1262,7 @@ def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    """The Markdown tables of a report: results per cell, the issues' bars, unavailable."""
+    """The Markdown tables of a report: results per cell, the performance targets, unavailable."""
     lines = [
         "| conc | body | target | req/s | vs Tomcat | vs Apache AJP | p50 ms | p99 ms "
         "| proxy CPU µs/req | proxy cores | proxy RSS MiB (peak) | errors |",
@@ -1294,9 +1294,9 @@ def markdown(report: dict[str, Any]) -> str:
             "half the requests carry JSESSIONID=x.node1 or x.node2.",
             "",
         ]
-    for issue, judged in report.get("bars", {}).items():
+    for group, judged in report.get("bars", {}).items():
         if judged:
-            lines += [f"| {issue}, c={BAR_CONCURRENCY} | measured | verdict |", "|---|---:|---|"]
+            lines += [f"| {group}, c={BAR_CONCURRENCY} | measured | verdict |", "|---|---:|---|"]
             lines += [f"| {j['label']} | {j['value']:.2f} | {j['verdict']} |" for j in judged]
             lines.append("")
     for name, target in report["targets"].items():
@@ -1317,12 +1317,12 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 BAR_CONCURRENCY = 32
-"""The concurrency the bars of the issues are set at (``wrk -t1 -c32``)."""
+"""The concurrency the performance targets are set at (``wrk -t1 -c32``)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Bar:
-    """A ratio an issue names: `key` of `target` ÷ `key` of `other`, in one body size.
+    """A ratio a performance target names: `key` of `target` ÷ `key` of `other`, in one body size.
 
     With `bound`, met when the ratio is at least it (`higher`) or at most it; without, the
     ratio is only shown.
@@ -1337,8 +1337,8 @@ class Bar:
     higher: bool = True
 
 
-def issue7_bars(sizes: Sequence[int]) -> list[Bar]:
-    """The first-bar targets of issue 7: ajpbalancer to one node, at `sizes`."""
+def one_node_bars(sizes: Sequence[int]) -> list[Bar]:
+    """The one-node targets: ajpbalancer to one node, at `sizes`."""
     ajp, own_http, twisted = "ajpbalancer-ajp", "ajpbalancer-http", "twisted-proxy"
     bars = [
         Bar("AJP ÷ Apache AJP req/s", ajp, REFERENCE, 100, bound=0.5),
@@ -1360,8 +1360,8 @@ def issue7_bars(sizes: Sequence[int]) -> list[Bar]:
     return bars
 
 
-def issue15_bars(sizes: Sequence[int]) -> list[Bar]:
-    """The seed setup's ratios of issue 15, one process (``workers = 1``), at `sizes`."""
+def seed_bars(sizes: Sequence[int]) -> list[Bar]:
+    """The seed setup's ratios, one process (``workers = 1``), at `sizes`."""
     ajp, http = "ajpbalancer-seed-ajp", "ajpbalancer-seed-http"
     apache_ajp, apache_http = SEED_REFERENCE, "apache-seed-http"
     cpu = "proxy_cpu_us_per_request"
@@ -1751,8 +1751,8 @@ def build_report(
     report["cells"] = summarize(runs, settings)
     sizes = sorted(settings.sizes)
     report["bars"] = {
-        "issue 7 (one node)": judge(report["cells"], issue7_bars(sizes)),
-        "issue 15 (seed setup)": judge(report["cells"], issue15_bars(sizes)),
+        "one node": judge(report["cells"], one_node_bars(sizes)),
+        "seed setup": judge(report["cells"], seed_bars(sizes)),
     }
     return report
 

@@ -1,8 +1,8 @@
 """Soak benchmark: mixed traffic through ajpbalancer for minutes while Tomcat restarts.
 
-Issue 6 asks for "ten minutes of mixed traffic with member restarts; it prints errors
+The target: ten minutes of mixed traffic with member restarts, printing the errors
 seen (expected 0 for idempotent requests), the proxy's RSS and open file descriptors at
-the start and the end". This starts two Tomcat 10 nodes (node1 on 127.0.0.2, node2 on
+the start and the end. This starts two Tomcat 10 nodes (node1 on 127.0.0.2, node2 on
 127.0.0.3) and one ``twistd -n ajpbalancer`` on 127.0.0.1 with two balancers over the
 same two nodes: ``/a/`` through ``balancer://ajp`` (AJP members) and ``/h/`` through
 ``balancer://http`` (HTTP members). ``--clients`` threads send, for ``--minutes``:

@@ -1,7 +1,7 @@
 """Large-transfer benchmark: 1 GiB down and up through ajpbalancer, with its memory bounded.
 
-Issue 7 asks for "a 1 GB upload and a 1 GB download through the proxy with proxy RSS
-under 100 MB, at a throughput the README states". This starts one Tomcat 10 node on
+The target: a 1 GB upload and a 1 GB download through the proxy with the proxy's RSS
+under 100 MB, at a throughput the README states. This starts one Tomcat 10 node on
 127.0.0.2 (the integration tests' fixture, as ``bench/protocols.py`` tunes it) and two
 ``twistd -n ajpbalancer`` processes in front of it, one with ``ProxyPass / http://...``
 and one with ``ProxyPass / ajp://...``. For each of {download, upload} x {Tomcat direct,
@@ -68,7 +68,7 @@ _PATTERN = bytes(i % MOD for i in range(CHUNK + MOD))
 
 DEFAULT_SIZE = 1 << 30
 MAX_RSS_MIB = 100
-"""Issue 7's bound on the proxy's resident memory during a 1 GB transfer."""
+"""The bound on the proxy's resident memory during a 1 GB transfer."""
 SAMPLE_INTERVAL = 0.1
 ABORT_RSS_MIB = 2048
 """A proxy past this much RSS is not going to meet the bound: the transfer is stopped."""

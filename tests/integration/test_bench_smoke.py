@@ -25,7 +25,7 @@ SEED_TARGETS = (
     "apache-seed-ajp",
     "apache-seed-http",
 )
-"""The seed's setup (issue 15) as benchmark targets."""
+"""The seed's setup as benchmark targets."""
 
 
 def run_quick_benchmark(
@@ -104,7 +104,7 @@ def test_quick_benchmark_of_nginx_and_haproxy(tmp_path: Path) -> None:
 def test_quick_benchmark_of_the_seed_setup(tmp_path: Path) -> None:
     """The seed targets start on two Tomcat nodes, route sticky sessions to their node
     (checked before measuring), serve wrk's mix of sticky and unsticky requests without
-    errors, and the report gives issue 15's ratios (ajpbalancer ÷ Apache, AJP ÷ HTTP)."""
+    errors, and the report gives the seed setup's ratios (ajpbalancer ÷ Apache, AJP ÷ HTTP)."""
     report, stdout = run_quick_benchmark(
         ",".join(("tomcat", *SEED_TARGETS)), tmp_path, concurrency=32, timeout=300
     )
@@ -137,10 +137,10 @@ def test_quick_benchmark_of_the_seed_setup(tmp_path: Path) -> None:
     seed_runs = [r for r in report["runs"] if r["target"] in SEED_TARGETS]
     for node in ("node1", "node2"):
         assert sum(r["tomcat_cpu_seconds_by_node"][node] for r in seed_runs) > 0, node
-    labels = [bar["label"] for bar in report["bars"]["issue 15 (seed setup)"]]
+    labels = [bar["label"] for bar in report["bars"]["seed setup"]]
     assert "seed AJP: ajpbalancer ÷ Apache req/s, 100 B" in labels
     assert "seed AJP: proxy CPU/req ajpbalancer ÷ Apache, 100 B" in labels
     assert "seed: ajpbalancer AJP ÷ own HTTP req/s, 100 B" in labels
     assert "| ajpbalancer seed → AJP (2 nodes, sticky) |" in stdout
     assert "| Apache seed → AJP (2 nodes, sticky) |" in stdout
-    assert "| issue 15 (seed setup), c=32 |" in stdout
+    assert "| seed setup, c=32 |" in stdout

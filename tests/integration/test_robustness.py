@@ -1,4 +1,4 @@
-"""Operational robustness of the real ``twistd -n ajpbalancer`` process (issue 12, 4 to 6).
+"""Operational robustness of the real ``twistd -n ajpbalancer`` process.
 
 - The listen backlog is Apache's 511 (Twisted's 50 dropped SYNs under a burst of
   connections: 1000 sequential connects took 15 s); a reload that changes only the

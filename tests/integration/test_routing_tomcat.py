@@ -1,6 +1,6 @@
 r"""Routing through the real ``twistd`` process to real Tomcat nodes, over HTTP and AJP.
 
-Issue 12, item 1: with ``ProxyPass /app/echo/secret !`` before ``/app balancer://…``,
+With ``ProxyPass /app/echo/secret !`` before ``/app balancer://…``,
 spellings of the excluded path that Tomcat maps to ``/app/echo/secret/…`` (doubled
 slashes, escaped letters, ``;parameters`` in any segment) reached Tomcat and got 200.
 Each now gets 404 from the proxy and never appears in Tomcat's access log, while a
@@ -38,7 +38,7 @@ BYPASS_SPELLINGS = (
     "/app/echo/secret;x/{m}",
     "/app/echo;a=b/secret/{m}",
 )
-"""The six spellings of issue 12 (``{m}`` is a marker unique to the test run)."""
+"""Six spellings that once bypassed the exclusion (``{m}`` is a marker unique to the test run)."""
 
 MORE_SPELLINGS = (
     "/app/echo/secret%3Bx/{m}",
@@ -145,7 +145,7 @@ def test_paths_apache_refuses_never_reach_tomcat(
     assert get(proxy, target).status == status
 
 
-# -- issue 12, item 2 -------------------------------------------------------------------------
+# -- one regular expression must not stop the proxy -------------------------------------------
 
 
 def test_nested_quantifier_pattern_answers_a_pathological_path(

@@ -1,4 +1,4 @@
-"""The admin listener against a careless operator or a hostile page (issue 12, item 7), and
+"""The admin listener against a careless operator or a hostile page, and
 its page as machine-compatible with httpd's: host names, routes, slow requests, links."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """What the configuration refuses before anything starts: absurd numbers, endpoints that
-cannot listen, files that cannot be used (issue 12, items 4 to 6).
+cannot listen, files that cannot be used.
 
 Every number a directive or parameter takes has a finite range, read from the parser's
 tables; every endpoint is checked for what its text alone can tell (port, backlog,
@@ -41,7 +41,7 @@ def member(params: str) -> str:
     )
 
 
-# -- the issue's values ------------------------------------------------------------------------
+# -- values found absurd from outside ----------------------------------------------------------
 
 
 def test_workers_99999_is_refused() -> None:

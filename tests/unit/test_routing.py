@@ -506,7 +506,7 @@ def test_normalising_the_forwarded_path_again_changes_nothing(segments: list[str
     assert (again.decoded, again.tomcat) == (seen.decoded, seen.tomcat)
 
 
-# -- issue 12: access rules bypassed by path spelling ----------------------------------------
+# -- access rules against path spelling ------------------------------------------------------
 
 BYPASS_SPELLINGS = [
     "/app/echo//secret/x",
@@ -562,7 +562,7 @@ def test_forwarding_rules_match_as_apache_does_with_path_parameters() -> None:
     assert route(r, "/app;jsessionid=A.n1/echo") is None
 
 
-# -- issue 12: one regular expression can stop the proxy -----------------------------------
+# -- one regular expression must not stop the proxy ----------------------------------------
 
 
 @contextmanager

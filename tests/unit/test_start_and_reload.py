@@ -1,5 +1,5 @@
 """Starting and reloading when the configuration is valid but the system says no, and the
-settings a reload applies or refuses (issue 12, items 4 to 6), on a memory reactor.
+settings a reload applies or refuses, on a memory reactor.
 
 A start that cannot listen or open a file raises :class:`StartError`, one line naming
 the directive's line, the listener or file and the reason; the tap prints just that line.
