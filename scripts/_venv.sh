@@ -29,13 +29,20 @@ stop_new_services() {
 }
 
 # make_venv EXTRAS: create .venv (or $AJPB_VENV) and install the project into it, as a
-# user would (a built wheel, so twistd finds the plugin in site-packages).
+# user would (a built wheel, so twistd finds the plugin in site-packages). The wheel is
+# built once (the native build compiles for about a minute), put in place over whatever
+# was installed, then its extras' dependencies are added.
 make_venv() {
   VENV=${AJPB_VENV:-.venv}
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q --force-reinstall --no-deps .
-  "$VENV/bin/python" -m pip install -q ".$1"
+  local wheels
+  wheels=$(mktemp -d)
+  "$VENV/bin/python" -m pip wheel -q --no-deps -w "$wheels" .
+  local wheel=("$wheels"/ajpbalancer-*.whl)
+  "$VENV/bin/python" -m pip install -q --force-reinstall --no-deps "${wheel[0]}"
+  "$VENV/bin/python" -m pip install -q "${wheel[0]}$1"
+  rm -rf "$wheels"
 }
 
 # remove_native_build: the modules `setup.py build_ext --inplace` compiled into the
