@@ -3,9 +3,11 @@ writing the JSON and Markdown reports under ``bench/results/``."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import sys
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -67,3 +69,31 @@ def write_report(
     print(table)
     print(f"results: {path}", file=sys.stderr)
     return path
+
+
+def finish(
+    kind: str, report: dict[str, Any], table: str, out: Path, problems: Sequence[str]
+) -> int:
+    """Write the report (`write_report`) and say what failed: the benchmark's exit status,
+    1 when any of `problems` was found."""
+    write_report(kind, report, table, out)
+    if problems:
+        print("FAILED:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return 1
+    return 0
+
+
+def target_list(known: Collection[str]) -> Callable[[str], tuple[str, ...]]:
+    """An argparse type for ``--targets a,b``: the names given, each one of `known`, in
+    `known`'s order."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        names = tuple(v.strip() for v in text.split(",") if v.strip())
+        unknown = [n for n in names if n not in known]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(
+                f"unknown target(s) {', '.join(unknown) or '(none)'}; known: {', '.join(known)}"
+            )
+        return tuple(n for n in known if n in names)
+
+    return parse

@@ -50,7 +50,7 @@ if str(REPO_ROOT) not in sys.path:  # run as ``python bench/idle.py``
 
 from bench._ajpbalancer import start_proxy  # noqa: E402  (needs REPO_ROOT on sys.path)
 from bench._proc import fd_count, status_kib  # noqa: E402
-from bench._report import load_line, machine_line, shown_program, write_report  # noqa: E402  (needs REPO_ROOT on sys.path)
+from bench._report import finish, load_line, machine_line, shown_program  # noqa: E402  (needs REPO_ROOT on sys.path)
 from bench.protocols import CLK_TCK, _terminate, family_ticks, machine_facts  # noqa: E402
 from tests.integration.proxy import ProxyError, ProxyProcess, free_port  # noqa: E402
 
@@ -661,11 +661,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ok": not problems,
         "wall_seconds": time.monotonic() - started,
     }
-    write_report("idle", report, markdown(report), settings.out)
-    if problems:
-        print("FAILED:\n  " + "\n  ".join(problems), file=sys.stderr)
-        return 1
-    return 0
+    return finish("idle", report, markdown(report), settings.out, problems)
 
 
 if __name__ == "__main__":

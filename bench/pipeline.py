@@ -63,7 +63,7 @@ from bench._pipeline_client import (  # noqa: E402
     write_pipelines,
 )
 from bench._proc import fd_count, status_kib  # noqa: E402
-from bench._report import load_line, machine_line, shown_program, write_report  # noqa: E402
+from bench._report import finish, load_line, machine_line, shown_program, target_list  # noqa: E402
 from bench._slow_member import SlowMember  # noqa: E402
 from bench.idle import nofile_limit, raise_nofile  # noqa: E402
 from bench.protocols import (  # noqa: E402
@@ -715,16 +715,6 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a size: {text!r}") from None
 
 
-def _targets(text: str) -> tuple[str, ...]:
-    names = tuple(t.strip() for t in text.split(",") if t.strip())
-    unknown = [n for n in names if n not in TARGETS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown target(s) {', '.join(unknown) or '(none)'}; known: {', '.join(TARGETS)}"
-        )
-    return tuple(n for n in TARGETS if n in names)
-
-
 def parse_args(argv: Sequence[str] | None) -> Settings:
     """The command line as `Settings`."""
     parser = argparse.ArgumentParser(
@@ -746,7 +736,7 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
     )
     parser.add_argument(
         "--targets",
-        type=_targets,
+        type=target_list(TARGETS),
         default=tuple(TARGETS),
         help=f"comma-separated, of: {', '.join(TARGETS)} (default both)",
     )
@@ -873,11 +863,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ok": not problems,
         "wall_seconds": time.monotonic() - started,
     }
-    write_report("pipeline", report, markdown(report), settings.out)
-    if problems:
-        print("FAILED:\n  " + "\n  ".join(problems), file=sys.stderr)
-        return 1
-    return 0
+    return finish("pipeline", report, markdown(report), settings.out, problems)
 
 
 if __name__ == "__main__":

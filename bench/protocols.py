@@ -83,7 +83,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run as ``python bench/protocols.py``
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench._report import machine_line, shown_program, size_label, write_report  # noqa: E402  (needs REPO_ROOT on sys.path)
+from bench._report import machine_line, shown_program, size_label, target_list, write_report  # noqa: E402  (needs REPO_ROOT on sys.path)
 from tests.integration.apache import (  # noqa: E402  (needs REPO_ROOT on sys.path)
     APACHE_BIN,
     MPM_CONFIG,
@@ -1530,16 +1530,6 @@ def _int_list(text: str) -> tuple[int, ...]:
     return values
 
 
-def _target_list(text: str) -> tuple[str, ...]:
-    names = tuple(v.strip() for v in text.split(",") if v.strip())
-    unknown = [n for n in names if n not in TARGETS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown target(s) {', '.join(unknown) or '(none)'}; known: {', '.join(TARGETS)}"
-        )
-    return tuple(n for n in TARGETS if n in names)
-
-
 def parse_args(argv: Sequence[str] | None) -> Settings:
     """The command line as `Settings` (explicit flags win over ``--quick``)."""
     parser = argparse.ArgumentParser(
@@ -1561,7 +1551,7 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
     )
     parser.add_argument(
         "--targets",
-        type=_target_list,
+        type=target_list(TARGETS),
         default=tuple(TARGETS),
         help=f"comma-separated subset of: {', '.join(TARGETS)}",
     )

@@ -48,7 +48,7 @@ if str(REPO_ROOT) not in sys.path:  # run as ``python bench/transfer.py``
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench._ajpbalancer import start_proxy as start_ajpbalancer  # noqa: E402
-from bench._report import load_line, machine_line, shown_program, size_label, write_report  # noqa: E402  (needs REPO_ROOT on sys.path)
+from bench._report import finish, load_line, machine_line, shown_program, size_label  # noqa: E402  (needs REPO_ROOT on sys.path)
 from bench.protocols import (  # noqa: E402  (needs REPO_ROOT on sys.path)
     CLK_TCK,
     _terminate,
@@ -607,11 +607,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ok": not problems,
         "wall_seconds": time.monotonic() - started,
     }
-    write_report("transfer", report, markdown(report), settings.out)
-    if problems:
-        print("FAILED:\n  " + "\n  ".join(problems), file=sys.stderr)
-        return 1
-    return 0
+    return finish("transfer", report, markdown(report), settings.out, problems)
 
 
 if __name__ == "__main__":
