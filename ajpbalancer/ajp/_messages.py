@@ -16,10 +16,18 @@ from typing import Final
 
 from ajpbalancer.ajp._constants import (
     ATTR_ARE_DONE,
+    ATTR_AUTH_TYPE,
     ATTR_CONTEXT,
+    ATTR_JVM_ROUTE,
+    ATTR_QUERY_STRING,
+    ATTR_REMOTE_USER,
     ATTR_REQ_ATTRIBUTE,
+    ATTR_SECRET,
     ATTR_SERVLET_PATH,
+    ATTR_SSL_CERT,
+    ATTR_SSL_CIPHER,
     ATTR_SSL_KEY_SIZE,
+    ATTR_SSL_SESSION,
     ATTR_STORED_METHOD,
     CPING,
     CPONG_REPLY,
@@ -43,7 +51,6 @@ from ajpbalancer.ajp._constants import (
     STORED_METHOD,
     STRING_ATTRIBUTES_IN_ORDER,
     U16,
-    U16_PAIR,
 )
 from ajpbalancer.ajp._errors import LocalProtocolError, RemoteProtocolError
 from ajpbalancer.ajp._events import (
@@ -114,20 +121,22 @@ def encode_forward_request(event: ForwardRequest, max_packet_size: int) -> bytes
             _NUL,
             _PORT_SSL_COUNT.pack(event.server_port, event.is_ssl, len(headers)),
         ]
-        codes = ENCODED_REQUEST_HEADER_CODES
+        names = _ENCODED_NAMES
         for hname, value in headers:
-            coded = codes.get(hname.lower())
-            if coded is not None:
-                parts += (coded, _length(value), value, _NUL)
-            elif len(hname) >= _LITERAL_NAME_LIMIT:
-                # Its length would read as a header code (0xA0xx) on the other side.
-                raise LocalProtocolError(f"a header name of {len(hname)} bytes cannot be sent", 400)
-            else:
-                parts += (_length(hname), hname, _NUL, _length(value), value, _NUL)
-        for code, attribute in STRING_ATTRIBUTES_IN_ORDER:
-            string: bytes | None = getattr(event, attribute)
-            if string is not None:
-                parts += (_ATTRIBUTE_CODES[code], _length(string), string, _NUL)
+            encoded = names.get(hname)
+            if encoded is None:
+                encoded = _encoded_name(hname)
+            parts += (encoded, _length(value), value, _NUL)
+        # The string attributes, in STRING_ATTRIBUTES_IN_ORDER's order (a test holds
+        # them to it): named one by one, as a loop over names would look each one up.
+        _string_attribute(parts, _SECRET, event.secret)
+        _string_attribute(parts, _REMOTE_USER, event.remote_user)
+        _string_attribute(parts, _AUTH_TYPE, event.auth_type)
+        _string_attribute(parts, _QUERY_STRING, event.query_string)
+        _string_attribute(parts, _JVM_ROUTE, event.jvm_route)
+        _string_attribute(parts, _SSL_CERT, event.ssl_cert)
+        _string_attribute(parts, _SSL_CIPHER, event.ssl_cipher)
+        _string_attribute(parts, _SSL_SESSION, event.ssl_session)
         if event.ssl_key_size is not None:
             parts += (_ATTRIBUTE_CODES[ATTR_SSL_KEY_SIZE], _u16_pack(event.ssl_key_size))
         if method_code == STORED_METHOD:
@@ -145,6 +154,29 @@ def encode_forward_request(event: ForwardRequest, max_packet_size: int) -> bytes
         raise _request_overflow(max_packet_size) from None
 
 
+def _string_attribute(parts: list[bytes], code: bytes, string: bytes | None) -> None:
+    if string is not None:
+        parts += (code, _length(string), string, _NUL)
+
+
+def _encoded_name(name: bytes) -> bytes:
+    """A request header name as a FORWARD_REQUEST carries it: its two-byte code if it has
+    one, else the string (length, bytes, NUL). Names seen are kept, up to
+    `_ENCODED_NAMES_LIMIT` names of at most `_ENCODED_NAME_MAX` bytes (a few tens of KiB
+    at most, whatever clients send): clients send the same few spellings over and over."""
+    coded = ENCODED_REQUEST_HEADER_CODES.get(name.lower())
+    if coded is not None:
+        encoded = coded
+    elif len(name) >= _LITERAL_NAME_LIMIT:
+        # Its length would read as a header code (0xA0xx) on the other side.
+        raise LocalProtocolError(f"a header name of {len(name)} bytes cannot be sent", 400)
+    else:
+        encoded = _length(name) + name + _NUL
+    if len(name) <= _ENCODED_NAME_MAX and len(_ENCODED_NAMES) < _ENCODED_NAMES_LIMIT:
+        _ENCODED_NAMES[name] = encoded
+    return encoded
+
+
 def _request_overflow(max_packet_size: int) -> LocalProtocolError:
     return LocalProtocolError(
         f"request headers and attributes do not fit in one AJP packet of {max_packet_size} bytes",
@@ -157,6 +189,18 @@ _ATTRIBUTE_CODES: Final = {code: bytes([code]) for code in range(256)}
 _ARE_DONE: Final = bytes([ATTR_ARE_DONE])
 _PORT_SSL_COUNT: Final = Struct(">H?H")
 _NULL_STRING: Final = U16.pack(NULL_STRING_LENGTH)
+_ENCODED_NAMES: Final[dict[bytes, bytes]] = {}
+"""Request header names as sent (any case) → their encoding (see `_encoded_name`)."""
+_ENCODED_NAMES_LIMIT: Final = 512
+_ENCODED_NAME_MAX: Final = 64
+_SECRET: Final = bytes([ATTR_SECRET])
+_REMOTE_USER: Final = bytes([ATTR_REMOTE_USER])
+_AUTH_TYPE: Final = bytes([ATTR_AUTH_TYPE])
+_QUERY_STRING: Final = bytes([ATTR_QUERY_STRING])
+_JVM_ROUTE: Final = bytes([ATTR_JVM_ROUTE])
+_SSL_CERT: Final = bytes([ATTR_SSL_CERT])
+_SSL_CIPHER: Final = bytes([ATTR_SSL_CIPHER])
+_SSL_SESSION: Final = bytes([ATTR_SSL_SESSION])
 _NUL: Final = b"\x00"
 _u16_pack = U16.pack
 _SHORT_LENGTHS: Final = [U16.pack(n) for n in range(1024)]
@@ -173,7 +217,6 @@ def _length(string: bytes) -> bytes:
 
 
 _u16_unpack_from = U16.unpack_from
-_U16_PAIR_UNPACK_FROM = U16_PAIR.unpack_from
 
 
 def encode_request_body(data: bytes) -> bytes:
@@ -393,16 +436,17 @@ def decode_send_headers(payload: memoryview) -> SendHeaders:
     data = payload.tobytes()
     try:
         event = _read_send_headers(data)
-    except (IndexError, struct_error):
+    except IndexError:
         event = None
     return event if event is not None else _decode_send_headers_checked(payload)
 
 
 def _read_send_headers(data: bytes) -> SendHeaders | None:
-    """SEND_HEADERS from ``data`` if it is well-formed; None (or an exception from
-    indexing or unpacking past the end) if anything is off."""
-    unpack = _u16_unpack_from
-    status, n = _U16_PAIR_UNPACK_FROM(data, 1)
+    """SEND_HEADERS from ``data`` if it is well-formed; None (or an IndexError from
+    reading past the end) if anything is off. Two-byte numbers are read byte by byte:
+    compiled, that is two loads and a shift, where ``struct`` makes a tuple each time."""
+    status = (data[1] << 8) | data[2]
+    n = (data[3] << 8) | data[4]
     pos = 5
     if n == NULL_STRING_LENGTH:
         reason = b"%d" % status
@@ -412,12 +456,12 @@ def _read_send_headers(data: bytes) -> SendHeaders | None:
             return None
         reason = data[pos:stop] or b"%d" % status
         pos = stop + 1
-    (count,) = unpack(data, pos)
+    count = (data[pos] << 8) | data[pos + 1]
     pos += 2
     by_code = RESPONSE_HEADERS_BY_CODE
     headers: list[tuple[bytes, bytes]] = []
     for _ in range(count):
-        (word,) = unpack(data, pos)
+        word = (data[pos] << 8) | data[pos + 1]
         if word & HEADER_CODE_MASK == HEADER_CODE_PREFIX:
             name = by_code.get(word)
             if name is None:
@@ -431,7 +475,7 @@ def _read_send_headers(data: bytes) -> SendHeaders | None:
                 return None
             name = data[pos + 2 : stop]
             pos = stop + 1
-        (n,) = unpack(data, pos)
+        n = (data[pos] << 8) | data[pos + 1]
         if n == NULL_STRING_LENGTH:
             return None
         stop = pos + 2 + n

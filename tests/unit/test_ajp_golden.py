@@ -17,6 +17,7 @@ from ajpbalancer.ajp import (
     ServerConnection,
     State,
 )
+from ajpbalancer.ajp._constants import STRING_ATTRIBUTES_IN_ORDER
 from tests.unit import ajp_vectors as v
 
 PLAIN_GET = ForwardRequest(
@@ -132,6 +133,74 @@ def test_send_headers_names_are_coded_whatever_their_case() -> None:
         ),
     )
     assert server_with_request().send(event) == v.SEND_HEADERS_200
+
+
+def test_forward_request_string_attributes_go_in_mod_proxy_ajps_order() -> None:
+    values = {attribute: b"v-" + attribute.encode() for _, attribute in STRING_ATTRIBUTES_IN_ORDER}
+    request = ForwardRequest(
+        method=b"GET",
+        uri=b"/",
+        remote_addr=b"127.0.0.1",
+        server_name=b"h",
+        server_port=443,
+        is_ssl=True,
+        headers=(),
+        **values,  # type: ignore[arg-type]
+    )
+    packet = ClientConnection().send(request)
+    places = []
+    for code, attribute in STRING_ATTRIBUTES_IN_ORDER:
+        value = values[attribute]
+        field = bytes([code]) + len(value).to_bytes(2, "big") + value + b"\x00"
+        assert packet.count(field) == 1, attribute
+        places.append(packet.index(field))
+    assert places == sorted(places)
+
+
+def test_request_header_names_are_coded_whatever_their_case() -> None:
+    def encoded(*headers: tuple[bytes, bytes]) -> bytes:
+        return ClientConnection().send(
+            ForwardRequest(
+                method=b"GET",
+                uri=b"/",
+                remote_addr=b"127.0.0.1",
+                server_name=b"h",
+                server_port=80,
+                is_ssl=False,
+                headers=headers,
+            )
+        )
+
+    coded = encoded((b"Accept", b"a"), (b"X-Mine", b"b"))
+    assert b"\xa0\x01\x00\x01a\x00" in coded  # SC_REQ_ACCEPT
+    assert b"\x00\x06X-Mine\x00\x00\x01b\x00" in coded
+    # The second time (names seen are kept) and in other spellings: the same bytes.
+    assert encoded((b"Accept", b"a"), (b"X-Mine", b"b")) == coded
+    assert encoded((b"ACCEPT", b"a"), (b"X-Mine", b"b")) == coded
+    assert encoded((b"accept", b"a"), (b"X-Mine", b"b")) == coded
+
+
+def test_names_seen_are_kept_within_bounds() -> None:
+    from ajpbalancer.ajp import _messages
+
+    for i in range(2 * _messages._ENCODED_NAMES_LIMIT):
+        name = b"X-Name-%d" % i
+        long_name = b"X-" + b"n" * _messages._ENCODED_NAME_MAX + b"%d" % i
+        packet = ClientConnection().send(
+            ForwardRequest(
+                method=b"GET",
+                uri=b"/",
+                remote_addr=b"127.0.0.1",
+                server_name=b"h",
+                server_port=80,
+                is_ssl=False,
+                headers=((name, b"1"), (long_name, b"2")),
+            )
+        )
+        assert len(name).to_bytes(2, "big") + name + b"\x00\x00\x011\x00" in packet
+        assert len(long_name).to_bytes(2, "big") + long_name + b"\x00\x00\x012\x00" in packet
+    assert len(_messages._ENCODED_NAMES) <= _messages._ENCODED_NAMES_LIMIT
+    assert all(len(n) <= _messages._ENCODED_NAME_MAX for n in _messages._ENCODED_NAMES)
 
 
 # --- decoding ---------------------------------------------------------------------------
