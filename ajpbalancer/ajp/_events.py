@@ -304,7 +304,7 @@ def _forward_request_ok(r: ForwardRequest) -> bool:
         bool(method)
         and protocol in _VERSIONS
         and (uri.startswith(b"/") or uri == b"*")
-        and b"?" not in uri
+        and uri.find(b"?") < 0  # not ``b"?" in``: see h1._body
         and joined_names.translate(_TOKEN_TABLE) == joined_names
         and joined_visible.translate(_VISIBLE_TABLE) == joined_visible
         and joined_text.translate(_TEXT_TABLE) == joined_text

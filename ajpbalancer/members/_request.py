@@ -123,7 +123,8 @@ def _server_name(req: OutgoingRequest) -> bytes:
         end = host.find(b"]")
         name = host[1:end] if end > 0 else host
     else:
-        name = host.rsplit(b":", 1)[0] if b":" in host else host
+        colon = host.rfind(b":")
+        name = host[:colon] if colon >= 0 else host
         if name.endswith(b".") and len(name) > 1:
             name = name[:-1]
     return name.lower()
