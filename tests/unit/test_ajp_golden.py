@@ -17,6 +17,7 @@ from ajpbalancer.ajp import (
     ServerConnection,
     State,
 )
+from ajpbalancer.ajp import _messages
 from ajpbalancer.ajp._constants import STRING_ATTRIBUTES_IN_ORDER
 from tests.unit import ajp_vectors as v
 
@@ -181,8 +182,6 @@ def test_request_header_names_are_coded_whatever_their_case() -> None:
 
 
 def test_names_seen_are_kept_within_bounds() -> None:
-    from ajpbalancer.ajp import _messages
-
     for i in range(2 * _messages._ENCODED_NAMES_LIMIT):
         name = b"X-Name-%d" % i
         long_name = b"X-" + b"n" * _messages._ENCODED_NAME_MAX + b"%d" % i
