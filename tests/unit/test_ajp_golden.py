@@ -16,8 +16,8 @@ from ajpbalancer.ajp import (
     SendHeaders,
     ServerConnection,
     State,
+    _messages,
 )
-from ajpbalancer.ajp import _messages
 from ajpbalancer.ajp._constants import STRING_ATTRIBUTES_IN_ORDER
 from tests.unit import ajp_vectors as v
 
