@@ -251,23 +251,25 @@ def _forward_request_ok(r: ForwardRequest) -> bool:
         return False
     # The method is a token as header names are, and the path is visible bytes without
     # "?": each joins the values of its class, so that one pass checks them all.
-    visible: list[bytes] = [uri]
+    # Field by field, not ``for value in (a, b, ...)``: compiled, that builds a tuple and
+    # iterates it through the generic protocol, for every request.
+    addr, server = r.remote_addr, r.server_name
+    if type(addr) is not bytes or type(server) is not bytes:
+        return False
+    visible: list[bytes] = [uri, addr, server]
     text: list[bytes] = []
     names: list[bytes] = [method]
-    for value in (r.remote_addr, r.server_name):
-        if type(value) is not bytes:
-            return False
-        visible.append(value)
-    for optional in (r.remote_host, r.query_string, r.ssl_cipher, r.ssl_session):
-        if optional is not None:
-            if type(optional) is not bytes:
-                return False
-            visible.append(optional)
-    for optional in (r.secret, r.remote_user, r.auth_type, r.jvm_route):
-        if optional is not None:
-            if type(optional) is not bytes:
-                return False
-            text.append(optional)
+    if not (
+        _collect(visible, r.remote_host)
+        and _collect(visible, r.query_string)
+        and _collect(visible, r.ssl_cipher)
+        and _collect(visible, r.ssl_session)
+        and _collect(text, r.secret)
+        and _collect(text, r.remote_user)
+        and _collect(text, r.auth_type)
+        and _collect(text, r.jvm_route)
+    ):
+        return False
     for pair in headers:
         if type(pair) is not tuple or len(pair) != 2:
             return False
@@ -310,6 +312,16 @@ def _forward_request_ok(r: ForwardRequest) -> bool:
         and joined_text.translate(_TEXT_TABLE) == joined_text
         and (cert is None or _PEM_BAD.search(cert) is None)
     )
+
+
+def _collect(values: list[bytes], optional: object) -> bool:
+    """Add an optional field's value to ``values``; False if it is neither None nor bytes."""
+    if optional is None:
+        return True
+    if type(optional) is not bytes:
+        return False
+    values.append(optional)
+    return True
 
 
 def _check_forward_request(r: ForwardRequest) -> None:
