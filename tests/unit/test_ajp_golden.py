@@ -136,19 +136,25 @@ def test_send_headers_names_are_coded_whatever_their_case() -> None:
     assert server_with_request().send(event) == v.SEND_HEADERS_200
 
 
+def sent_get(*headers: tuple[bytes, bytes], tls: bool = False, **strings: bytes) -> bytes:
+    """The packet a client sends for a GET of ``/`` with ``headers`` and string fields."""
+    return ClientConnection().send(
+        ForwardRequest(
+            method=b"GET",
+            uri=b"/",
+            remote_addr=b"127.0.0.1",
+            server_name=b"h",
+            server_port=443 if tls else 80,
+            is_ssl=tls,
+            headers=headers,
+            **strings,  # type: ignore[arg-type]
+        )
+    )
+
+
 def test_forward_request_string_attributes_go_in_mod_proxy_ajps_order() -> None:
     values = {attribute: b"v-" + attribute.encode() for _, attribute in STRING_ATTRIBUTES_IN_ORDER}
-    request = ForwardRequest(
-        method=b"GET",
-        uri=b"/",
-        remote_addr=b"127.0.0.1",
-        server_name=b"h",
-        server_port=443,
-        is_ssl=True,
-        headers=(),
-        **values,  # type: ignore[arg-type]
-    )
-    packet = ClientConnection().send(request)
+    packet = sent_get(tls=True, **values)
     places = []
     for code, attribute in STRING_ATTRIBUTES_IN_ORDER:
         value = values[attribute]
@@ -159,43 +165,20 @@ def test_forward_request_string_attributes_go_in_mod_proxy_ajps_order() -> None:
 
 
 def test_request_header_names_are_coded_whatever_their_case() -> None:
-    def encoded(*headers: tuple[bytes, bytes]) -> bytes:
-        return ClientConnection().send(
-            ForwardRequest(
-                method=b"GET",
-                uri=b"/",
-                remote_addr=b"127.0.0.1",
-                server_name=b"h",
-                server_port=80,
-                is_ssl=False,
-                headers=headers,
-            )
-        )
-
-    coded = encoded((b"Accept", b"a"), (b"X-Mine", b"b"))
+    coded = sent_get((b"Accept", b"a"), (b"X-Mine", b"b"))
     assert b"\xa0\x01\x00\x01a\x00" in coded  # SC_REQ_ACCEPT
     assert b"\x00\x06X-Mine\x00\x00\x01b\x00" in coded
     # The second time (names seen are kept) and in other spellings: the same bytes.
-    assert encoded((b"Accept", b"a"), (b"X-Mine", b"b")) == coded
-    assert encoded((b"ACCEPT", b"a"), (b"X-Mine", b"b")) == coded
-    assert encoded((b"accept", b"a"), (b"X-Mine", b"b")) == coded
+    assert sent_get((b"Accept", b"a"), (b"X-Mine", b"b")) == coded
+    assert sent_get((b"ACCEPT", b"a"), (b"X-Mine", b"b")) == coded
+    assert sent_get((b"accept", b"a"), (b"X-Mine", b"b")) == coded
 
 
 def test_names_seen_are_kept_within_bounds() -> None:
     for i in range(2 * _messages._ENCODED_NAMES_LIMIT):
         name = b"X-Name-%d" % i
         long_name = b"X-" + b"n" * _messages._ENCODED_NAME_MAX + b"%d" % i
-        packet = ClientConnection().send(
-            ForwardRequest(
-                method=b"GET",
-                uri=b"/",
-                remote_addr=b"127.0.0.1",
-                server_name=b"h",
-                server_port=80,
-                is_ssl=False,
-                headers=((name, b"1"), (long_name, b"2")),
-            )
-        )
+        packet = sent_get((name, b"1"), (long_name, b"2"))
         assert len(name).to_bytes(2, "big") + name + b"\x00\x00\x011\x00" in packet
         assert len(long_name).to_bytes(2, "big") + long_name + b"\x00\x00\x012\x00" in packet
     assert len(_messages._ENCODED_NAMES) <= _messages._ENCODED_NAMES_LIMIT
